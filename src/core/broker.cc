@@ -1,0 +1,74 @@
+#include "core/broker.h"
+
+#include <algorithm>
+
+namespace magnetar::core {
+
+Broker::Broker(MessageStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+
+std::shared_ptr<Broker::Hub> Broker::FindHub(const TopicKey& topic) const {
+  std::shared_lock lock(hubs_mutex_);
+  auto it = hubs_.find(topic);
+  return it == hubs_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Broker::Hub> Broker::HubFor(const TopicKey& topic) {
+  if (auto hub = FindHub(topic)) return hub;
+  std::unique_lock lock(hubs_mutex_);
+  auto& slot = hubs_[topic];
+  if (!slot) {
+    slot = std::make_shared<Hub>();
+    // A hub made now must not replay what the store already has to subscribers added later.
+    if (auto stats = store_.Stats(topic); stats.ok()) slot->last_fanned_out = stats->last_id;
+  }
+  return slot;
+}
+
+void Broker::FanOut(Hub& hub, const std::vector<MessagePtr>& messages) {
+  std::lock_guard lock(hub.fanout_mutex);
+  for (const auto& m : messages) {
+    for (const auto& sink : hub.sinks) sink->OnMessage(m);
+    hub.last_fanned_out = std::max(hub.last_fanned_out, m->id);
+  }
+}
+
+void Broker::Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, AppendCallback done) {
+  auto hub = HubFor(topic);
+  auto on_appended = [hub, done = std::move(done)](Result<std::vector<MessagePtr>> result) {
+    if (result.ok()) FanOut(*hub, *result);
+    done(std::move(result));
+  };
+  // Holding the publish lock across Append keeps ids and fan-out in one order: an inline store
+  // completes inside Append, and a blocking store calls back in append order from its writer.
+  std::lock_guard lock(hub->publish_mutex);
+  store_.Append(topic, std::move(drafts), std::move(on_appended));
+}
+
+MessageId Broker::Subscribe(const TopicKey& topic, std::shared_ptr<SubscriberSink> sink) {
+  auto hub = HubFor(topic);
+  std::lock_guard lock(hub->fanout_mutex);
+  hub->sinks.push_back(std::move(sink));
+  return hub->last_fanned_out;
+}
+
+void Broker::Unsubscribe(const TopicKey& topic, const SubscriberSink* sink) {
+  auto hub = FindHub(topic);
+  if (!hub) return;
+  std::lock_guard lock(hub->fanout_mutex);
+  std::erase_if(hub->sinks, [&](const auto& s) { return s.get() == sink; });
+}
+
+size_t Broker::SubscriberCount(const TopicKey& topic) const {
+  auto hub = FindHub(topic);
+  if (!hub) return 0;
+  std::lock_guard lock(hub->fanout_mutex);
+  return hub->sinks.size();
+}
+
+Status Broker::DeleteTopicData(const TopicKey& topic) {
+  auto hub = HubFor(topic);
+  std::lock_guard lock(hub->publish_mutex);
+  return store_.DeleteTopic(topic);
+}
+
+}  // namespace magnetar::core

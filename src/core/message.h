@@ -1,0 +1,89 @@
+#pragma once
+
+// A message: immutable once appended, shared by pointer with every subscriber. Each wire encoding
+// of it is computed at most once (EncodingCache) whatever the number of subscribers.
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/message_id.h"
+
+namespace magnetar::core {
+
+// A topic is identified by its owner (a user id) and its bare name, e.g. ("3f2a…", "jobs").
+struct TopicKey {
+  std::string owner;
+  std::string name;
+
+  bool operator==(const TopicKey&) const = default;
+  std::string ToString() const { return owner + "/" + name; }
+};
+
+struct TopicKeyHash {
+  size_t operator()(const TopicKey& k) const {
+    return std::hash<std::string>()(k.owner) * 31 ^ std::hash<std::string>()(k.name);
+  }
+};
+
+enum class PayloadFormat : uint8_t {
+  kJson,    // payload holds the compact JSON text of an object (relay API)
+  kBinary,  // arbitrary bytes (Pulsar, eFTL opaque)
+};
+
+// One cached, serialised form of a message per wire encoding. Thread-safe; first caller computes.
+class EncodingCache {
+ public:
+  enum Slot : size_t { kRelayFrame = 0, kSlotCount = 4 };
+
+  template <typename Make>
+  const std::string& Get(Slot slot, Make&& make) const {
+    std::call_once(flags_[slot], [&] { values_[slot] = make(); });
+    return values_[slot];
+  }
+
+ private:
+  mutable std::array<std::once_flag, kSlotCount> flags_;
+  mutable std::array<std::string, kSlotCount> values_;
+};
+
+struct Message {
+  MessageId id;                   // assigned by the store on append
+  UnixMicros publish_time = 0;    // assigned by the store on append
+  UnixMicros expires_at = 0;      // 0 = never (per-message TTL)
+  std::string topic;              // bare topic name (the owner is implied by the topic it is in)
+  std::string payload;
+  PayloadFormat format = PayloadFormat::kJson;
+  std::vector<std::pair<std::string, std::string>> properties;  // relay "metadata", in given order
+  std::string key;                // partition/ordering key; empty = none
+  std::string producer_name;      // for de-duplication by producer + sequence (Pulsar)
+  uint64_t sequence_id = 0;
+
+  EncodingCache encodings;
+
+  size_t ByteSize() const {
+    size_t n = payload.size() + key.size() + topic.size();
+    for (const auto& [k, v] : properties) n += k.size() + v.size();
+    return n;
+  }
+  bool ExpiredAt(UnixMicros now) const { return expires_at != 0 && expires_at <= now; }
+};
+
+using MessagePtr = std::shared_ptr<const Message>;
+// A message being built by a front end, before the store gives it an id.
+using DraftPtr = std::shared_ptr<Message>;
+
+// Aliases a pointer to one cached encoding that keeps its message alive: fan-out queues hold these
+// instead of copies of the bytes.
+inline std::shared_ptr<const std::string> SharedEncoding(const MessagePtr& m,
+                                                         const std::string& encoded) {
+  return std::shared_ptr<const std::string>(m, &encoded);
+}
+
+}  // namespace magnetar::core
