@@ -63,8 +63,11 @@ std::optional<UnixMicros> ParseRfc3339(std::string_view s) {
   auto y = ParseFixed(s, 0, 4), mo = ParseFixed(s, 5, 2), d = ParseFixed(s, 8, 2);
   auto h = ParseFixed(s, 11, 2), mi = ParseFixed(s, 14, 2), se = ParseFixed(s, 17, 2);
   if (!y || !mo || !d || !h || !mi || !se) return std::nullopt;
-  if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':')
+  const char sep = s[10];
+  if (s[4] != '-' || s[7] != '-' || (sep != 'T' && sep != 't' && sep != ' ') || s[13] != ':' ||
+      s[16] != ':') {
     return std::nullopt;
+  }
   size_t pos = 19;
   int64_t micros = 0;
   if (pos < s.size() && s[pos] == '.') {
@@ -85,7 +88,7 @@ std::optional<UnixMicros> ParseRfc3339(std::string_view s) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     auto oh = ParseFixed(s, pos + 1, 2), om = ParseFixed(s, pos + 4, 2);
-    if (!oh || !om || s[pos + 3] != ':') return std::nullopt;
+    if (!oh || !om || s[pos + 3] != ':' || *oh > 23 || *om > 59) return std::nullopt;
     offset_secs = (*oh * 3600 + *om * 60) * (s[pos] == '+' ? 1 : -1);
     pos += 6;
   } else {

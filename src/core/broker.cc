@@ -1,6 +1,7 @@
 #include "core/broker.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace magnetar::core {
 
@@ -34,14 +35,40 @@ void Broker::FanOut(Hub& hub, const std::vector<MessagePtr>& messages) {
 
 void Broker::Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, AppendCallback done) {
   auto hub = HubFor(topic);
-  auto on_appended = [hub, done = std::move(done)](Result<std::vector<MessagePtr>> result) {
-    if (result.ok()) FanOut(*hub, *result);
-    done(std::move(result));
+  // Fan-out happens in the store's callback, under the publish lock for a store that completes
+  // inline, which keeps ids and fan-out in one order. `done` must not run under that lock (it may
+  // publish again to the same topic): whichever of the callback and this function finishes last
+  // calls it.
+  struct Completion {
+    std::mutex mutex;
+    bool append_returned = false;                          // guarded by mutex
+    std::optional<Result<std::vector<MessagePtr>>> early;  // guarded by mutex
+    AppendCallback done;
   };
-  // Holding the publish lock across Append keeps ids and fan-out in one order: an inline store
-  // completes inside Append, and a blocking store calls back in append order from its writer.
-  std::lock_guard lock(hub->publish_mutex);
-  store_.Append(topic, std::move(drafts), std::move(on_appended));
+  auto completion = std::make_shared<Completion>();
+  completion->done = std::move(done);
+  auto on_appended = [hub, completion](Result<std::vector<MessagePtr>> result) {
+    if (result.ok()) FanOut(*hub, *result);
+    {
+      std::lock_guard lock(completion->mutex);
+      if (!completion->append_returned) {
+        completion->early.emplace(std::move(result));
+        return;
+      }
+    }
+    completion->done(std::move(result));
+  };
+  {
+    // A blocking store calls back in append order from its writer.
+    std::lock_guard lock(hub->publish_mutex);
+    store_.Append(topic, std::move(drafts), std::move(on_appended));
+  }
+  {
+    std::lock_guard lock(completion->mutex);
+    completion->append_returned = true;
+    if (!completion->early) return;
+  }
+  completion->done(std::move(*completion->early));
 }
 
 MessageId Broker::Subscribe(const TopicKey& topic, std::shared_ptr<SubscriberSink> sink) {

@@ -33,7 +33,9 @@ class Broker {
   const Clock& clock() const { return clock_; }
 
   // Appends and then fans out. `done` gets the stored messages (with ids) or the store's error,
-  // after the append is durable at the store's level and after fan-out.
+  // after the append is durable at the store's level and after fan-out, with no broker lock held
+  // (it may publish again). With a store that completes inline, `done` runs before Publish
+  // returns.
   void Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, AppendCallback done);
 
   // Adds a live subscriber. Returns the id of the newest message appended before the subscriber

@@ -1,0 +1,58 @@
+#pragma once
+
+// Access tokens (relay spec §5.4): HS256 JWTs, compatible with the reference server's PyJWT
+// tokens. A JwtCodec is immutable after construction, so one instance may be shared by every
+// thread. Rotating the secret (a new JwtCodec) invalidates every outstanding token.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/user.h"
+#include "common/status.h"
+
+namespace magnetar::auth {
+
+// The one message for every signature/shape/expiry failure (§0.3 step 2).
+inline constexpr char kInvalidTokenMessage[] = "Invalid or expired token";
+
+// Tokens longer than this are rejected without being looked at.
+inline constexpr size_t kMaxTokenBytes = 8 * 1024;
+
+struct AccessClaims {
+  std::string sub;  // user_id
+  std::string username;
+  std::vector<std::string> permissions;
+  int64_t exp = 0;  // epoch seconds
+  int64_t iat = 0;  // epoch seconds
+  std::string jti;  // UUID4 hex (32 chars); may be empty for legacy tokens
+};
+
+class JwtCodec {
+ public:
+  // `secret` is the HMAC key (config `jwt_secret_key`); refusing weak secrets is the caller's job.
+  explicit JwtCodec(std::string secret);
+
+  // Header {"alg":"HS256","typ":"JWT"}; claims in the order sub, username, permissions, exp, iat,
+  // jti (jti omitted when empty). Compact JSON, base64url without padding.
+  std::string Issue(const AccessClaims& claims) const;
+
+  // Checks, in any order (every failure is Unauthenticated("Invalid or expired token")):
+  // length <= kMaxTokenBytes; three base64url segments; signature (constant-time); header alg is
+  // HS256; exp > now_seconds (no leeway); sub (non-empty string), username (string), exp and iat
+  // (JSON integers) present; permissions, if present, an array of valid permission names; jti, if
+  // present, a string; no "aud" claim.
+  Result<AccessClaims> Verify(std::string_view token, int64_t now_seconds) const;
+
+ private:
+  // Base64url (unpadded) HMAC-SHA256 of `signing_input` under secret_.
+  std::string Sign(std::string_view signing_input) const;
+
+  const std::string secret_;
+};
+
+// Claims for a fresh access token: exp = now + lifetime, iat = now, jti = NewUuid4Hex().
+AccessClaims MakeAccessClaims(const User& user, int64_t now_seconds, int64_t lifetime_seconds);
+
+}  // namespace magnetar::auth

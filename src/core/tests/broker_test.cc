@@ -1,0 +1,272 @@
+#include "core/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "storage/memory/memory_message_store.h"
+
+namespace magnetar::core {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Records what the hub hands it. Thread-safe (publishers may run on several threads).
+class RecordingSink final : public SubscriberSink {
+ public:
+  void OnMessage(const MessagePtr& message) override {
+    std::lock_guard lock(mutex_);
+    messages_.push_back(message);
+  }
+  std::vector<MessageId> ids() const {
+    std::lock_guard lock(mutex_);
+    std::vector<MessageId> out;
+    for (const auto& m : messages_) out.push_back(m->id);
+    return out;
+  }
+  std::vector<std::string> payloads() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& m : messages_) out.push_back(m->payload);
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<MessagePtr> messages_;
+};
+
+DraftPtr Draft(std::string payload) {
+  auto draft = std::make_shared<Message>();
+  draft->topic = "jobs";
+  draft->payload = std::move(payload);
+  return draft;
+}
+
+bool StrictlyIncreasing(const std::vector<MessageId>& ids) {
+  for (size_t i = 1; i < ids.size(); ++i) {
+    if (!(ids[i - 1] < ids[i])) return false;
+  }
+  return true;
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  std::vector<MessageId> Publish(std::vector<std::string> payloads) {
+    std::vector<DraftPtr> drafts;
+    for (auto& p : payloads) drafts.push_back(Draft(std::move(p)));
+    std::vector<MessageId> ids;
+    bool called = false;
+    broker_.Publish(topic_, std::move(drafts), [&](Result<std::vector<MessagePtr>> result) {
+      called = true;
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      for (const auto& m : *result) ids.push_back(m->id);
+    });
+    EXPECT_TRUE(called);
+    return ids;
+  }
+  MessageId PublishOne(std::string payload = "x") {
+    auto ids = Publish({std::move(payload)});
+    return ids.empty() ? MessageId() : ids.front();
+  }
+  // The stored ids in (after, upto], oldest first.
+  std::vector<MessageId> StoredIds(MessageId after, MessageId upto) {
+    ReadRequest request;
+    request.after = after;
+    request.before = upto == MessageId::Max() ? upto : MessageId{upto.hi, upto.lo + 1};
+    request.limit = 1'000'000;
+    auto result = store_.Read(topic_, request);
+    EXPECT_TRUE(result.ok());
+    std::vector<MessageId> ids;
+    if (result.ok()) {
+      for (const auto& m : result->messages) ids.push_back(m->id);
+    }
+    return ids;
+  }
+
+  ManualClock clock_;
+  storage::MemoryMessageStore store_{clock_};
+  Broker broker_{store_, clock_};
+  TopicKey topic_{"owner-1", "jobs"};
+};
+
+TEST_F(BrokerTest, PublishAssignsIncreasingIds) {
+  auto first = Publish({"a", "b", "c"});
+  clock_.Advance(milliseconds(1));
+  auto second = Publish({"d"});
+  auto third = Publish({"e", "f"});
+  std::vector<MessageId> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  all.insert(all.end(), third.begin(), third.end());
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_TRUE(StrictlyIncreasing(all));
+  EXPECT_EQ(StoredIds(MessageId::Min(), MessageId::Max()), all);
+}
+
+TEST_F(BrokerTest, DoneRunsAfterFanOutAndMayPublishAgain) {
+  auto sink = std::make_shared<RecordingSink>();
+  broker_.Subscribe(topic_, sink);
+  int first_calls = 0;
+  int second_calls = 0;
+  std::vector<DraftPtr> drafts{Draft("first")};
+  broker_.Publish(topic_, std::move(drafts), [&](Result<std::vector<MessagePtr>> result) {
+    ++first_calls;
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(sink->ids(), std::vector<MessageId>{result->front()->id});  // fanned out already
+    // Publishing to the same topic from `done` must not deadlock.
+    std::vector<DraftPtr> more{Draft("second")};
+    broker_.Publish(topic_, std::move(more),
+                    [&](Result<std::vector<MessagePtr>> r) { second_calls += r.ok() ? 1 : 100; });
+  });
+  EXPECT_EQ(first_calls, 1);
+  EXPECT_EQ(second_calls, 1);
+  EXPECT_EQ(sink->payloads(), (std::vector<std::string>{"first", "second"}));
+}
+
+TEST_F(BrokerTest, SubscribersGetMessagesInIdOrder) {
+  auto a = std::make_shared<RecordingSink>();
+  auto b = std::make_shared<RecordingSink>();
+  EXPECT_EQ(broker_.Subscribe(topic_, a), MessageId::Min());
+  EXPECT_EQ(broker_.Subscribe(topic_, b), MessageId::Min());
+  EXPECT_EQ(broker_.SubscriberCount(topic_), 2u);
+  std::vector<MessageId> ids;
+  for (int i = 0; i < 10; ++i) {
+    auto batch = Publish({"p" + std::to_string(i), "q" + std::to_string(i)});
+    ids.insert(ids.end(), batch.begin(), batch.end());
+    if (i % 3 == 0) clock_.Advance(milliseconds(1));
+  }
+  EXPECT_EQ(a->ids(), ids);
+  EXPECT_EQ(b->ids(), ids);
+  EXPECT_EQ(a->payloads().front(), "p0");
+  EXPECT_EQ(a->payloads().back(), "q9");
+}
+
+TEST_F(BrokerTest, OtherTopicsAreNotDelivered) {
+  auto sink = std::make_shared<RecordingSink>();
+  broker_.Subscribe(TopicKey{"owner-2", "jobs"}, sink);
+  PublishOne();
+  EXPECT_TRUE(sink->ids().empty());
+  EXPECT_EQ(broker_.SubscriberCount(topic_), 0u);
+}
+
+TEST_F(BrokerTest, SubscribeReturnsTheReplayBoundary) {
+  auto history = Publish({"a", "b", "c"});
+  auto sink = std::make_shared<RecordingSink>();
+  const MessageId boundary = broker_.Subscribe(topic_, sink);
+  EXPECT_EQ(boundary, history.back());
+  auto live = Publish({"d", "e"});
+  EXPECT_EQ(sink->ids(), live);
+  EXPECT_EQ(StoredIds(MessageId::Min(), boundary), history);
+}
+
+TEST_F(BrokerTest, SubscribeSeesMessagesAppendedBeforeTheBrokerKnewTheTopic) {
+  // Messages appended straight to the store (e.g. before a restart) are history, not live.
+  std::vector<DraftPtr> drafts{Draft("old")};
+  MessageId old_id;
+  store_.Append(topic_, std::move(drafts),
+                [&](Result<std::vector<MessagePtr>> r) {
+                  if (r.ok() && !r->empty()) old_id = r->front()->id;
+                });
+  auto sink = std::make_shared<RecordingSink>();
+  EXPECT_EQ(broker_.Subscribe(topic_, sink), old_id);
+  const MessageId next = PublishOne();
+  EXPECT_EQ(sink->ids(), std::vector<MessageId>{next});
+}
+
+TEST_F(BrokerTest, UnsubscribeStopsDelivery) {
+  auto kept = std::make_shared<RecordingSink>();
+  auto dropped = std::make_shared<RecordingSink>();
+  broker_.Subscribe(topic_, kept);
+  broker_.Subscribe(topic_, dropped);
+  const MessageId first = PublishOne();
+  broker_.Unsubscribe(topic_, dropped.get());
+  EXPECT_EQ(broker_.SubscriberCount(topic_), 1u);
+  const MessageId second = PublishOne();
+  EXPECT_EQ(dropped->ids(), std::vector<MessageId>{first});
+  EXPECT_EQ(kept->ids(), (std::vector<MessageId>{first, second}));
+  broker_.Unsubscribe(topic_, dropped.get());  // twice: no effect
+  broker_.Unsubscribe(TopicKey{"x", "y"}, kept.get());
+  EXPECT_EQ(broker_.SubscriberCount(topic_), 1u);
+}
+
+TEST_F(BrokerTest, ConcurrentPublishersKeepEverySubscriberInOrder) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;
+  auto early = std::make_shared<RecordingSink>();
+  broker_.Subscribe(topic_, early);
+
+  std::shared_ptr<RecordingSink> late;
+  MessageId late_boundary;
+  std::atomic<int> published{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::vector<DraftPtr> drafts{Draft(std::to_string(t) + ":" + std::to_string(i))};
+        if (i % 7 == 0) drafts.push_back(Draft(std::to_string(t) + ":" + std::to_string(i) + "b"));
+        broker_.Publish(topic_, std::move(drafts), [](Result<std::vector<MessagePtr>> r) {
+          EXPECT_TRUE(r.ok());
+        });
+        published += 1;
+        if (i % 50 == 0) clock_.Advance(milliseconds(1));
+      }
+    });
+  }
+  // A subscriber that joins while publishers are running.
+  while (published.load() < kThreads * kPerThread / 2) std::this_thread::yield();
+  late = std::make_shared<RecordingSink>();
+  late_boundary = broker_.Subscribe(topic_, late);
+  for (auto& thread : threads) thread.join();
+  PublishOne("9:end");  // the late subscriber gets at least one live message, however timing went
+
+  const std::vector<MessageId> all = StoredIds(MessageId::Min(), MessageId::Max());
+  const size_t expected = kThreads * (kPerThread + (kPerThread + 6) / 7) + 1;
+  ASSERT_EQ(all.size(), expected);
+  EXPECT_TRUE(StrictlyIncreasing(all));
+  EXPECT_EQ(early->ids(), all);
+
+  // Replay up to the boundary, then live: every message exactly once, in order.
+  std::vector<MessageId> joined = StoredIds(MessageId::Min(), late_boundary);
+  const auto live = late->ids();
+  EXPECT_TRUE(StrictlyIncreasing(live));
+  joined.insert(joined.end(), live.begin(), live.end());
+  EXPECT_EQ(joined, all);
+  EXPECT_LT(live.size(), all.size());  // half were published before it joined
+
+  // Each publisher's messages arrive in the order it published them.
+  std::vector<int> next(kThreads, 0);
+  for (const std::string& payload : early->payloads()) {
+    if (payload.back() == 'b' || payload == "9:end") continue;
+    const int t = payload[0] - '0';
+    EXPECT_EQ(payload, std::to_string(t) + ":" + std::to_string(next[t]));
+    ++next[t];
+  }
+}
+
+TEST_F(BrokerTest, DeleteTopicDataDropsMessagesButIdsKeepIncreasing) {
+  auto sink = std::make_shared<RecordingSink>();
+  broker_.Subscribe(topic_, sink);
+  auto before = Publish({"a", "b"});
+  ASSERT_TRUE(broker_.DeleteTopicData(topic_).ok());
+  EXPECT_TRUE(StoredIds(MessageId::Min(), MessageId::Max()).empty());
+  EXPECT_EQ(broker_.SubscriberCount(topic_), 1u);  // subscribers stay attached
+  const MessageId after = PublishOne("c");
+  EXPECT_GT(after, before.back());
+  EXPECT_EQ(StoredIds(MessageId::Min(), MessageId::Max()), std::vector<MessageId>{after});
+  EXPECT_EQ(sink->ids(), (std::vector<MessageId>{before[0], before[1], after}));
+  // A subscriber joining now replays nothing before `after`.
+  auto late = std::make_shared<RecordingSink>();
+  EXPECT_EQ(broker_.Subscribe(topic_, late), after);
+  EXPECT_TRUE(broker_.DeleteTopicData(TopicKey{"nobody", "none"}).ok());
+}
+
+}  // namespace
+}  // namespace magnetar::core

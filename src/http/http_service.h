@@ -1,0 +1,70 @@
+#pragma once
+
+// HttpService: what every HTTP connection on a listener shares — the router, WebSocket upgrade
+// routes, limits and the host/origin policy. Built at start-up, read-only afterwards.
+
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "http/router.h"
+#include "http/types.h"
+#include "net/connection_tracker.h"
+
+namespace magnetar::http {
+
+struct HttpOptions {
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 * 1024;
+  // Host header values accepted (port stripped); "*.example.com" matches sub-domains; "*" any.
+  std::vector<std::string> trusted_hosts = {"127.0.0.1", "localhost", "::1", "[::1]"};
+  // Exact Origin values allowed for CORS and WebSocket handshakes.
+  std::vector<std::string> allowed_origins;
+  std::chrono::seconds keep_alive_timeout{65};
+  std::chrono::seconds request_timeout{30};
+};
+
+// Takes over the socket of an HTTP request that asked to upgrade to WebSocket.
+using UpgradeHandler = std::function<void(const RequestContextPtr&, boost::beast::tcp_stream)>;
+
+class HttpService {
+ public:
+  HttpService(HttpOptions options, net::ConnectionTracker& tracker)
+      : options_(std::move(options)), tracker_(tracker) {}
+
+  Router& router() { return router_; }
+  const Router& router() const { return router_; }
+  void AddUpgrade(std::string path, UpgradeHandler handler) {
+    upgrades_[std::move(path)] = std::move(handler);
+  }
+  const UpgradeHandler* FindUpgrade(const std::string& path) const {
+    auto it = upgrades_.find(path);
+    return it == upgrades_.end() ? nullptr : &it->second;
+  }
+  const HttpOptions& options() const { return options_; }
+  net::ConnectionTracker& tracker() { return tracker_; }
+
+  bool HostTrusted(std::string_view host_header) const;
+  bool OriginAllowed(std::string_view origin) const;
+
+  // Starts serving one accepted connection.
+  void Accept(boost::asio::ip::tcp::socket socket);
+
+ private:
+  HttpOptions options_;
+  net::ConnectionTracker& tracker_;
+  Router router_;
+  std::unordered_map<std::string, UpgradeHandler> upgrades_;
+};
+
+// Error bodies every route shares (relay spec §0.2).
+Response NotFoundResponse();
+Response MethodNotAllowedResponse();
+Response InternalErrorResponse();
+Response PayloadTooLargeResponse();
+
+}  // namespace magnetar::http

@@ -1,0 +1,193 @@
+// The auth routes the relay clients need to get going (spec §1.3-§1.6): password login,
+// register (admin), me, logout. Password hashing runs on the blocking pool, never on I/O threads.
+
+#include "auth/password.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "relay/json_util.h"
+#include "relay/relay_api.h"
+#include "relay/request_auth.h"
+#include "relay/token_issuer.h"
+#include "relay/user_json.h"
+#include "relay/validation.h"
+
+namespace magnetar::relay {
+
+namespace {
+
+const std::string* FormValue(const std::vector<std::pair<std::string, std::string>>& form,
+                             std::string_view key) {
+  for (const auto& [k, v] : form) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+struct LoginOutcome {
+  enum class Kind { kOk, kBadCredentials, kInactive, kError } kind = Kind::kError;
+  auth::User user;
+};
+
+// A real hash to verify against when the user does not exist, so both paths cost the same.
+const std::string& kDummyHash() {
+  static const std::string hash = auth::HashPassword(RandomHex(16));
+  return hash;
+}
+
+}  // namespace
+
+void RelayApi::RegisterAuth(http::HttpService& service) {
+  auto& router = service.router();
+
+  router.Add(http::Verb::post, "/auth/login",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               const auto form = ParseForm(ctx->request.body());
+               ValidationErrors errors;
+               const json::value input = json::object();
+               const std::string* username = FormValue(form, "username");
+               const std::string* password = FormValue(form, "password");
+               if (!username) errors.Missing(json::array{"body", "username"}, nullptr);
+               if (!password) errors.Missing(json::array{"body", "password"}, nullptr);
+               if (const std::string* grant = FormValue(form, "grant_type");
+                   grant && *grant != "password") {
+                 json::object c;
+                 c["pattern"] = "^password$";
+                 errors.Add("string_pattern_mismatch", json::array{"body", "grant_type"},
+                            "String should match pattern '^password$'", json::string(*grant),
+                            std::move(c));
+               }
+               if (!errors.empty()) return respond(errors.ToResponse());
+
+               deps_.blocking.Run(
+                   ctx->executor,
+                   [this, username = *username, password = *password] {
+                     LoginOutcome out;
+                     auto user = deps_.users.GetByUsername(username);
+                     if (!user.ok()) {
+                       out.kind = user.status().code() == StatusCode::kNotFound
+                                      ? LoginOutcome::Kind::kBadCredentials
+                                      : LoginOutcome::Kind::kError;
+                       // Same work whether or not the user exists: no timing oracle.
+                       auth::VerifyPassword(password, kDummyHash());
+                       return out;
+                     }
+                     if (user->password_hash.empty() ||
+                         !auth::VerifyPassword(password, user->password_hash)) {
+                       out.kind = LoginOutcome::Kind::kBadCredentials;
+                       return out;
+                     }
+                     out.kind = user->is_active ? LoginOutcome::Kind::kOk
+                                                : LoginOutcome::Kind::kInactive;
+                     out.user = std::move(user).value();
+                     return out;
+                   },
+                   [this, respond](LoginOutcome out) {
+                     switch (out.kind) {
+                       case LoginOutcome::Kind::kBadCredentials:
+                         return respond(Unauthorized("Incorrect username or password"));
+                       case LoginOutcome::Kind::kInactive:
+                         return respond(Detail(403, "User account is inactive"));
+                       case LoginOutcome::Kind::kError:
+                         return respond(http::InternalErrorResponse());
+                       case LoginOutcome::Kind::kOk:
+                         break;
+                     }
+                     TokenIssuer issuer(deps_.jwt, deps_.kv, deps_.clock,
+                                        options_.access_token_expire_minutes,
+                                        options_.refresh_token_ttl_days);
+                     auto pair = issuer.Issue(out.user, "password-login");
+                     if (!pair.ok()) return respond(http::InternalErrorResponse());
+                     respond(http::Response::Json(200, TokenIssuer::ResponseJson(*pair)));
+                   });
+             });
+
+  router.Add(http::Verb::post, "/auth/register",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               std::string parse_error;
+               auto body = ParseJson(ctx->request.body(), &parse_error);
+               if (!body) return respond(JsonInvalidResponse(parse_error));
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kAdmin);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               ValidationErrors errors;
+               const json::object* obj = BodyObject(*body, errors);
+               if (!obj) return respond(errors.ToResponse());
+               const json::array loc{"body"};
+               auto username = StringField(*obj, "username", loc, errors, true, 3, 50);
+               auto email = StringField(*obj, "email", loc, errors, false);
+               auto password = StringField(*obj, "password", loc, errors, true, 8);
+               std::vector<std::string> permissions;
+               if (const json::value* p = obj->if_contains("permissions"); p && !p->is_null()) {
+                 if (!p->is_array()) {
+                   errors.Add("list_type", json::array{"body", "permissions"},
+                              "Input should be a valid list", *p);
+                 } else {
+                   const auto& arr = p->get_array();
+                   for (size_t i = 0; i < arr.size(); ++i) {
+                     if (!arr[i].is_string() || !auth::ParsePermission(arr[i].get_string())) {
+                       json::object c;
+                       c["expected"] = "'admin', 'read' or 'write'";
+                       errors.Add("enum", json::array{"body", "permissions", i},
+                                  "Input should be 'admin', 'read' or 'write'", arr[i], std::move(c));
+                     } else {
+                       permissions.emplace_back(arr[i].get_string());
+                     }
+                   }
+                 }
+               }
+               if (!errors.empty()) return respond(errors.ToResponse());
+
+               auth::User user;
+               user.user_id = NewUuid4();
+               user.username = *username;
+               user.email = email;
+               user.is_active = true;
+               user.created_at = deps_.clock.Now();
+               user.permissions = std::move(permissions);
+               deps_.blocking.Run(
+                   ctx->executor,
+                   [this, user = std::move(user), password = *password]() mutable {
+                     user.password_hash = auth::HashPassword(password);
+                     Status s = deps_.users.Create(user);
+                     return std::make_pair(std::move(s), std::move(user));
+                   },
+                   [this, respond](std::pair<Status, auth::User> result) {
+                     auto& [status, user] = result;
+                     if (status.code() == StatusCode::kAlreadyExists) {
+                       return respond(Detail(400, "Username '" + user.username + "' already exists"));
+                     }
+                     if (!status.ok()) return respond(http::InternalErrorResponse());
+                     respond(http::Response::Json(201, UserPublicJson(user, deps_.topics)));
+                   });
+             });
+
+  router.Add(http::Verb::get, "/auth/me",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               const auto& user = std::get<auth::AuthContext>(outcome).user;
+               respond(http::Response::Json(200, UserPublicJson(user, deps_.topics)));
+             });
+
+  router.Add(http::Verb::post, "/auth/logout",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               // A decodable, non-revoked token; the user is not looked up (spec §1.5).
+               auto token = auth::ParseBearer(ctx->Header(boost::beast::http::field::authorization));
+               if (!token) return respond(Unauthorized("Not authenticated"));
+               auto claims = deps_.jwt.Verify(*token, deps_.clock.NowSeconds());
+               if (!claims.ok()) return respond(Unauthorized("Invalid or expired token"));
+               if (claims->jti.empty()) return respond(http::Response::Empty(204));
+               auto revoked = deps_.authenticator.IsRevoked(claims->jti);
+               if (!revoked.ok()) return respond(http::InternalErrorResponse());
+               if (*revoked) return respond(Unauthorized("Token has been revoked"));
+               if (!deps_.authenticator.Revoke(*claims).ok()) {
+                 return respond(http::InternalErrorResponse());
+               }
+               respond(http::Response::Empty(204));
+             });
+}
+
+}  // namespace magnetar::relay

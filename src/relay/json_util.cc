@@ -1,0 +1,171 @@
+#include "relay/json_util.h"
+
+#include <cmath>
+
+namespace magnetar::relay {
+
+std::optional<json::value> ParseJson(std::string_view text, std::string* error) {
+  json::parse_options options;
+  options.max_depth = kMaxJsonDepth;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec, {}, options);
+  if (ec) {
+    if (error) *error = ec.message();
+    return std::nullopt;
+  }
+  return v;
+}
+
+void ValidationErrors::Add(std::string_view type, json::array loc, std::string_view msg,
+                           json::value input, std::optional<json::object> ctx) {
+  json::object e;
+  e["type"] = type;
+  e["loc"] = std::move(loc);
+  e["msg"] = msg;
+  e["input"] = std::move(input);
+  if (ctx) e["ctx"] = std::move(*ctx);
+  errors_.push_back(std::move(e));
+}
+
+void ValidationErrors::Missing(json::array loc, const json::value& input) {
+  Add("missing", std::move(loc), "Field required", input);
+}
+
+http::Response ValidationErrors::ToResponse() const {
+  json::object body;
+  body["detail"] = errors_;
+  return http::Response::Json(422, json::serialize(body));
+}
+
+http::Response JsonInvalidResponse(std::string_view error) {
+  ValidationErrors errors;
+  json::object ctx;
+  ctx["error"] = error;
+  errors.Add("json_invalid", json::array{"body", 0}, "JSON decode error", json::object(),
+             std::move(ctx));
+  return errors.ToResponse();
+}
+
+http::Response Detail(unsigned status, std::string_view message) {
+  std::string body = R"({"detail":)";
+  AppendJsonString(body, message);
+  body.push_back('}');
+  return http::Response::Json(status, std::move(body));
+}
+
+http::Response Unauthorized(std::string_view message) {
+  return Detail(401, message).WithHeader("WWW-Authenticate", "Bearer");
+}
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+namespace {
+
+std::string FormDecode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> ParseForm(std::string_view body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t i = 0;
+  while (i <= body.size()) {
+    size_t amp = body.find('&', i);
+    if (amp == std::string_view::npos) amp = body.size();
+    std::string_view pair = body.substr(i, amp - i);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      if (eq == std::string_view::npos) {
+        out.emplace_back(FormDecode(pair), "");
+      } else {
+        out.emplace_back(FormDecode(pair.substr(0, eq)), FormDecode(pair.substr(eq + 1)));
+      }
+    }
+    i = amp + 1;
+  }
+  return out;
+}
+
+std::optional<int64_t> ValidateInt(const json::value& v, json::array loc,
+                                   ValidationErrors& errors) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) {
+    if (v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v.get_uint64());
+  } else if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
+    if (std::isfinite(d)) {
+      errors.Add("int_from_float", std::move(loc),
+                 "Input should be a valid integer, got a number with a fractional part", v);
+      return std::nullopt;
+    }
+  } else if (v.is_bool()) {
+    return v.get_bool() ? 1 : 0;
+  } else if (v.is_string()) {
+    // pydantic's lax mode parses numeric strings.
+    const auto& s = v.get_string();
+    int64_t out = 0;
+    bool neg = false;
+    size_t i = 0;
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
+      neg = s[0] == '-';
+      i = 1;
+    }
+    bool ok = i < s.size() && s.size() - i <= 18;
+    for (; ok && i < s.size(); ++i) {
+      if (s[i] < '0' || s[i] > '9') ok = false;
+      else out = out * 10 + (s[i] - '0');
+    }
+    if (ok) return neg ? -out : out;
+    errors.Add("int_parsing", std::move(loc),
+               "Input should be a valid integer, unable to parse string as an integer", v);
+    return std::nullopt;
+  }
+  errors.Add("int_type", std::move(loc), "Input should be a valid integer", v);
+  return std::nullopt;
+}
+
+}  // namespace magnetar::relay

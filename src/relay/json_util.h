@@ -1,0 +1,67 @@
+#pragma once
+
+// JSON helpers for the relay wire format: bounded parsing, FastAPI-shaped validation errors
+// (`{"detail":[{"type","loc","msg","input"}]}`), `{"detail": "..."}` errors, form decoding.
+
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "http/types.h"
+
+namespace magnetar::relay {
+
+namespace json = boost::json;
+
+// Nesting deeper than this is refused as malformed (bounded parser).
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// Parses a request body; nullopt (and `error` set) when it is not JSON.
+std::optional<json::value> ParseJson(std::string_view text, std::string* error = nullptr);
+
+// Collects validation failures and renders them as FastAPI does (422).
+class ValidationErrors {
+ public:
+  void Add(std::string_view type, json::array loc, std::string_view msg, json::value input,
+           std::optional<json::object> ctx = std::nullopt);
+  bool empty() const { return errors_.empty(); }
+  http::Response ToResponse() const;
+
+  // Common pydantic errors.
+  void Missing(json::array loc, const json::value& input);
+  void WrongType(std::string_view type, std::string_view msg, json::array loc,
+                 const json::value& input) {
+    Add(type, std::move(loc), msg, input);
+  }
+
+ private:
+  json::array errors_;
+};
+
+// 422 for a body that is not JSON at all (checked before authentication, as FastAPI does).
+http::Response JsonInvalidResponse(std::string_view error);
+
+// {"detail": "<message>"} with the given status.
+http::Response Detail(unsigned status, std::string_view message);
+// 401 with WWW-Authenticate: Bearer.
+http::Response Unauthorized(std::string_view message);
+
+// Appends `s` as a quoted JSON string (UTF-8 kept raw, control characters escaped).
+void AppendJsonString(std::string& out, std::string_view s);
+
+// application/x-www-form-urlencoded body -> ordered pairs ('+' is a space).
+std::vector<std::pair<std::string, std::string>> ParseForm(std::string_view body);
+
+// A field of a JSON object, or nullptr.
+inline const json::value* Field(const json::object& o, std::string_view key) {
+  return o.if_contains(key);
+}
+
+// pydantic's lax int: integers, and floats with no fractional part. Writes an error otherwise.
+std::optional<int64_t> ValidateInt(const json::value& v, json::array loc, ValidationErrors& errors);
+
+}  // namespace magnetar::relay

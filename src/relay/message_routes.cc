@@ -1,0 +1,297 @@
+// Publishing (spec §2 with corrections D2 and D7): POST /api/v1/messages and
+// POST /api/v1/messages/bulk, both with Idempotency-Key.
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <map>
+
+#include "common/log.h"
+#include "common/random.h"
+#include "common/time_format.h"
+#include "relay/idempotency.h"
+#include "relay/json_util.h"
+#include "relay/message_model.h"
+#include "relay/relay_api.h"
+#include "relay/request_auth.h"
+#include "relay/validation.h"
+
+namespace magnetar::relay {
+
+namespace {
+
+constexpr size_t kMaxBulkItems = 100;
+// How long a duplicate waits for the first request with its key, and how often it looks.
+constexpr auto kInFlightPoll = std::chrono::milliseconds(10);
+constexpr int kInFlightPolls = 3000;
+
+std::string PublishResponseJson(const core::Message& m) {
+  std::string out = R"({"message_id":")";
+  m.id.AppendTo(out);
+  out += R"(","topic":)";
+  AppendJsonString(out, m.topic);
+  out += R"(,"timestamp":")";
+  AppendRfc3339(out, m.publish_time);
+  out += R"("})";
+  return out;
+}
+
+// Get-or-create of the publisher's topic (spec §2.2 step 3); a concurrent create is fine.
+Status EnsureTopic(core::TopicCatalog& topics, const auth::User& user, const std::string& name,
+                   const Clock& clock) {
+  if (topics.Get({user.user_id, name}).ok()) return Status::Ok();
+  core::TopicRecord record{NewUuid4(), user.user_id, name, clock.Now(),
+                           "Auto-created topic by " + user.username};
+  Status s = topics.Create(record);
+  if (s.code() == StatusCode::kAlreadyExists) return Status::Ok();
+  return s;
+}
+
+// Finishes a publish: records the response under the idempotency key (or frees the key on
+// failure), then answers.
+using Finish = std::function<void(http::Response response, bool succeeded)>;
+
+// Runs `work` under the request's Idempotency-Key (if any): replays a recorded response, refuses
+// a reused key with a different body, waits for an in-flight duplicate.
+void WithIdempotency(std::shared_ptr<IdempotencyGate> gate, const http::RequestContextPtr& ctx,
+                     http::Responder respond, std::string scoped_key, std::string fingerprint,
+                     unsigned replay_status, std::function<void(Finish)> work, int attempt = 0) {
+  if (scoped_key.empty()) {
+    return work([respond](http::Response r, bool) { respond(std::move(r)); });
+  }
+  auto check = gate->Claim(scoped_key, fingerprint);
+  switch (check.verdict) {
+    case IdempotencyGate::Verdict::kProceed:
+      return work([gate, respond, scoped_key, fingerprint](http::Response r, bool ok) {
+        if (ok) {
+          gate->Complete(scoped_key, fingerprint, r.body);
+        } else {
+          gate->Release(scoped_key);
+        }
+        respond(std::move(r));
+      });
+    case IdempotencyGate::Verdict::kReplay:
+      return respond(http::Response::Json(replay_status, std::move(check.response)));
+    case IdempotencyGate::Verdict::kMismatch:
+      return respond(Detail(422, "Idempotency-Key reused with a different request body"));
+    case IdempotencyGate::Verdict::kError:
+      return respond(http::InternalErrorResponse());
+    case IdempotencyGate::Verdict::kInFlight:
+      break;
+  }
+  if (attempt >= kInFlightPolls) {
+    return respond(Detail(409, "A request with this Idempotency-Key is still in progress"));
+  }
+  auto timer = std::make_shared<boost::asio::steady_timer>(ctx->executor, kInFlightPoll);
+  timer->async_wait([=](boost::system::error_code) mutable {
+    (void)timer;
+    WithIdempotency(gate, ctx, respond, scoped_key, fingerprint, replay_status, std::move(work),
+                    attempt + 1);
+  });
+}
+
+std::string IdempotencyKeyHeader(const http::RequestContext& ctx) {
+  return std::string(ctx.Header("Idempotency-Key"));
+}
+
+}  // namespace
+
+void RelayApi::RegisterMessages(http::HttpService& service) {
+  auto gate = std::make_shared<IdempotencyGate>(deps_.kv, deps_.clock,
+                                                options_.idempotency_ttl_seconds);
+
+  service.router().Add(
+      http::Verb::post, "/api/v1/messages",
+      [this, gate](const http::RequestContextPtr& ctx, http::Responder respond) {
+        std::string parse_error;
+        auto body = ParseJson(ctx->request.body(), &parse_error);
+        if (!body) return respond(JsonInvalidResponse(parse_error));
+        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kWrite);
+        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+          return respond(std::move(*refusal));
+        }
+        auth::User user = std::move(std::get<auth::AuthContext>(outcome).user);
+        ValidationErrors errors;
+        auto request = ParseMessageRequest(*body, json::array{"body"}, errors);
+        if (!request) return respond(errors.ToResponse());
+        if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
+          return respond(Detail(500, "Failed to create topic"));
+        }
+        const std::string key = IdempotencyKeyHeader(*ctx);
+        std::string scoped, fingerprint;
+        if (!key.empty()) {
+          scoped = IdempotencyGate::ScopedKey("single", user.user_id, key);
+          fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
+        }
+        WithIdempotency(
+            gate, ctx, respond, scoped, fingerprint, 201,
+            [this, user, request = std::move(*request)](Finish finish) {
+              std::vector<core::DraftPtr> drafts{request.ToDraft(deps_.clock.Now())};
+              deps_.broker.Publish(
+                  {user.user_id, request.topic}, std::move(drafts),
+                  [finish](Result<std::vector<core::MessagePtr>> stored) {
+                    if (!stored.ok()) {
+                      Logger("relay")->warn("publish failed: {}", stored.status().ToString());
+                      const unsigned status =
+                          stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
+                      return finish(Detail(status, "Failed to store message"), false);
+                    }
+                    finish(http::Response::Json(201, PublishResponseJson(*stored->front())), true);
+                  });
+            });
+      });
+
+  service.router().Add(
+      http::Verb::post, "/api/v1/messages/bulk",
+      [this, gate](const http::RequestContextPtr& ctx, http::Responder respond) {
+        std::string parse_error;
+        auto body = ParseJson(ctx->request.body(), &parse_error);
+        if (!body) return respond(JsonInvalidResponse(parse_error));
+        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kWrite);
+        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+          return respond(std::move(*refusal));
+        }
+        auth::User user = std::move(std::get<auth::AuthContext>(outcome).user);
+
+        ValidationErrors errors;
+        const json::object* obj = BodyObject(*body, errors);
+        if (!obj) return respond(errors.ToResponse());
+        std::vector<MessageRequest> requests;
+        const json::value* list = obj->if_contains("messages");
+        if (!list) {
+          errors.Missing(json::array{"body", "messages"}, *body);
+        } else if (!list->is_array()) {
+          errors.Add("list_type", json::array{"body", "messages"}, "Input should be a valid list",
+                     *list);
+        } else {
+          const auto& arr = list->get_array();
+          if (arr.empty() || arr.size() > kMaxBulkItems) {
+            json::object c;
+            c["field_type"] = "List";
+            const bool too_short = arr.empty();
+            if (too_short) {
+              c["min_length"] = 1;
+            } else {
+              c["max_length"] = kMaxBulkItems;
+            }
+            c["actual_length"] = arr.size();
+            errors.Add(too_short ? "too_short" : "too_long", json::array{"body", "messages"},
+                       too_short ? "List should have at least 1 item after validation, not 0"
+                                 : "List should have at most 100 items after validation, not " +
+                                       std::to_string(arr.size()),
+                       nullptr, std::move(c));
+          } else {
+            for (size_t i = 0; i < arr.size(); ++i) {
+              auto r = ParseMessageRequest(arr[i], json::array{"body", "messages", i}, errors);
+              if (r) requests.push_back(std::move(*r));
+            }
+          }
+        }
+        if (!errors.empty()) return respond(errors.ToResponse());
+
+        const std::string key = IdempotencyKeyHeader(*ctx);
+        std::string scoped, fingerprint;
+        if (!key.empty()) {
+          scoped = IdempotencyGate::ScopedKey("bulk", user.user_id, key);
+          fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
+        }
+        WithIdempotency(
+            gate, ctx, respond, scoped, fingerprint, 207,
+            [this, user, requests = std::move(requests)](Finish finish) {
+              for (const auto& r : requests) {
+                if (!EnsureTopic(deps_.topics, user, r.topic, deps_.clock).ok()) {
+                  return finish(Detail(403, "Access denied to one or more requested topics"),
+                                false);
+                }
+              }
+              PublishBulk(user, requests, std::move(finish));
+            });
+      });
+}
+
+namespace {
+
+// Shared by the per-topic appends of one bulk request; the last to finish answers.
+struct BulkState {
+  struct Item {
+    std::string topic;
+    std::string message_id;  // empty = rejected
+    std::string error;
+  };
+  std::mutex mutex;
+  std::vector<Item> items;
+  size_t pending_batches = 0;
+  Finish finish;
+
+  void Done() {
+    std::string out = R"({"results":[)";
+    size_t accepted = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const auto& item = items[i];
+      if (i) out.push_back(',');
+      out += R"({"message_id":)";
+      if (item.message_id.empty()) {
+        out += "null";
+      } else {
+        AppendJsonString(out, item.message_id);
+        ++accepted;
+      }
+      out += R"(,"topic":)";
+      AppendJsonString(out, item.topic);
+      if (item.message_id.empty()) {
+        out += R"(,"status":"rejected","error":)";
+        AppendJsonString(out, item.error);
+        out += "}";
+      } else {
+        out += R"(,"status":"accepted","error":null})";
+      }
+    }
+    out += R"(],"summary":{"total":)" + std::to_string(items.size()) +
+           R"(,"accepted":)" + std::to_string(accepted) +
+           R"(,"rejected":)" + std::to_string(items.size() - accepted) + "}}";
+    // Recorded for idempotent replay only when something was stored.
+    finish(http::Response::Json(207, std::move(out)), accepted > 0);
+  }
+};
+
+}  // namespace
+
+void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
+                           std::function<void(http::Response, bool)> finish) {
+  // One append per topic keeps each topic's items in request order and costs one store batch
+  // (one sync, later, on a durable engine) instead of one per message.
+  auto state = std::make_shared<BulkState>();
+  state->finish = std::move(finish);
+  state->items.resize(requests.size());
+  std::map<std::string, std::vector<size_t>> by_topic;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    state->items[i].topic = requests[i].topic;
+    by_topic[requests[i].topic].push_back(i);
+  }
+  state->pending_batches = by_topic.size();
+  const UnixMicros now = deps_.clock.Now();
+  for (auto& [topic, indexes] : by_topic) {
+    std::vector<core::DraftPtr> drafts;
+    drafts.reserve(indexes.size());
+    for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
+    deps_.broker.Publish(
+        {user.user_id, topic}, std::move(drafts),
+        [state, indexes](Result<std::vector<core::MessagePtr>> stored) {
+          bool last = false;
+          {
+            std::lock_guard lock(state->mutex);
+            for (size_t k = 0; k < indexes.size(); ++k) {
+              auto& item = state->items[indexes[k]];
+              if (stored.ok()) {
+                item.message_id = (*stored)[k]->id.ToString();
+              } else {
+                item.error = stored.status().message();
+              }
+            }
+            last = --state->pending_batches == 0;
+          }
+          if (last) state->Done();
+        });
+  }
+}
+
+}  // namespace magnetar::relay

@@ -1,0 +1,73 @@
+// WS /ws handshake (spec §4.1, correction D10): every check happens before the upgrade is
+// accepted, and a refusal is an HTTP 403 (what real clients observe from the reference).
+
+#include <boost/algorithm/string/trim.hpp>
+
+#include "relay/json_util.h"
+#include "relay/relay_api.h"
+#include "relay/ws_session.h"
+
+namespace magnetar::relay {
+
+namespace {
+
+// The token from `Sec-WebSocket-Protocol: bearer, bearer.<jwt>`; nullopt unless both are there.
+std::optional<std::string> BearerFromSubprotocols(std::string_view header) {
+  bool has_bearer = false;
+  std::optional<std::string> token;
+  size_t i = 0;
+  while (i <= header.size()) {
+    size_t comma = header.find(',', i);
+    if (comma == std::string_view::npos) comma = header.size();
+    std::string item(header.substr(i, comma - i));
+    boost::algorithm::trim(item);
+    if (item == "bearer") {
+      has_bearer = true;
+    } else if (!token && item.size() > 7 && item.compare(0, 7, "bearer.") == 0) {
+      token = item.substr(7);
+    }
+    i = comma + 1;
+  }
+  if (!has_bearer) return std::nullopt;
+  return token;
+}
+
+void Refuse(boost::beast::tcp_stream stream, std::string_view reason) {
+  ws::RejectUpgrade(std::move(stream), Detail(403, reason));
+}
+
+}  // namespace
+
+void RelayApi::RegisterWebSocket(http::HttpService& service) {
+  service.AddUpgrade("/ws", [this, &service](const http::RequestContextPtr& ctx,
+                                             boost::beast::tcp_stream stream) {
+    const std::string_view origin = ctx->Header(boost::beast::http::field::origin);
+    if (!origin.empty() && !service.OriginAllowed(origin)) {
+      return Refuse(std::move(stream), "Origin not permitted");
+    }
+    auto token = BearerFromSubprotocols(ctx->Header(boost::beast::http::field::sec_websocket_protocol));
+    if (!token) return Refuse(std::move(stream), "Missing bearer subprotocol");
+    // D10: the deny-list counts here too (a logged-out token cannot open a socket).
+    auto auth = deps_.authenticator.Authenticate(*token);
+    if (!auth.ok()) {
+      const bool inactive_or_gone = auth.status().code() == StatusCode::kPermissionDenied ||
+                                    auth.status().message() == "User not found";
+      return Refuse(std::move(stream), inactive_or_gone ? "User not found or inactive"
+                                                        : "Invalid or expired token");
+    }
+    if (!auth->user.Has(auth::Permission::kRead)) {
+      return Refuse(std::move(stream), "Permission denied: read permission required");
+    }
+    const std::string user_id = auth->user.user_id;
+    if (!ws_registry_->TryAcquire(user_id, options_.ws_max_per_user)) {
+      return Refuse(std::move(stream), "Too many concurrent connections");
+    }
+    auto conn = std::make_shared<ws::WsConnection>(std::move(stream), deps_.tracker, options_.ws);
+    auto session = std::make_shared<RelayWsSession>(deps_, options_, ws_registry_,
+                                                    std::move(auth).value(), std::move(*token),
+                                                    conn->executor());
+    conn->Accept(std::move(ctx->request), "bearer", std::move(session));
+  });
+}
+
+}  // namespace magnetar::relay

@@ -1,0 +1,352 @@
+#include "relay/ws_session.h"
+
+#include <boost/asio/post.hpp>
+
+#include "common/random.h"
+#include "common/time_format.h"
+#include "relay/frames.h"
+#include "relay/json_util.h"
+#include "relay/store_reads.h"
+#include "relay/validation.h"
+
+namespace magnetar::relay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr size_t kMaxSubscribeTopics = 50;
+constexpr size_t kReplayPage = 100;
+constexpr uint16_t kCloseTokenInvalid = 4001;
+
+// Posts a topic's live messages to the session's executor.
+class TopicSink final : public core::SubscriberSink {
+ public:
+  TopicSink(std::weak_ptr<RelayWsSession> session, std::weak_ptr<ws::WsConnection> conn,
+            std::string topic)
+      : session_(std::move(session)), conn_(std::move(conn)), topic_(std::move(topic)) {}
+
+  void OnMessage(const core::MessagePtr& message) override {
+    auto conn = conn_.lock();
+    if (!conn) return;
+    conn->Post([session = session_, topic = topic_, message] {
+      if (auto s = session.lock()) s->Deliver(topic, message);
+    });
+  }
+
+ private:
+  std::weak_ptr<RelayWsSession> session_;
+  std::weak_ptr<ws::WsConnection> conn_;
+  std::string topic_;
+};
+
+std::string ErrorFrame(std::string_view code, std::string_view message) {
+  std::string out = R"({"type":"error","code":)";
+  AppendJsonString(out, code);
+  out += R"(,"message":)";
+  AppendJsonString(out, message);
+  out += R"(,"details":null})";
+  return out;
+}
+
+}  // namespace
+
+bool WsRegistry::TryAcquire(const std::string& user_id, int max) {
+  std::lock_guard lock(mutex_);
+  int& n = per_user_[user_id];
+  if (n >= max) return false;
+  ++n;
+  return true;
+}
+
+void WsRegistry::Release(const std::string& user_id) {
+  std::lock_guard lock(mutex_);
+  if (auto it = per_user_.find(user_id); it != per_user_.end() && --it->second <= 0) {
+    per_user_.erase(it);
+  }
+}
+
+RelayWsSession::RelayWsSession(RelayDeps& deps, const RelayOptions& options,
+                               std::shared_ptr<WsRegistry> registry, auth::AuthContext auth,
+                               std::string token, asio::any_io_executor executor)
+    : deps_(deps),
+      options_(options),
+      registry_(std::move(registry)),
+      auth_(std::move(auth)),
+      token_(std::move(token)),
+      session_id_("sess_" + RandomHex(6)),
+      idle_timer_(executor),
+      token_timer_(executor),
+      replay_timer_(executor) {}
+
+RelayWsSession::~RelayWsSession() = default;
+
+void RelayWsSession::OnOpen(ws::WsConnection& conn) {
+  conn_ = std::static_pointer_cast<ws::WsConnection>(conn.shared_from_this());
+  ArmIdleTimer();
+  ArmTokenChecks();
+}
+
+void RelayWsSession::ArmIdleTimer() {
+  idle_timer_.expires_after(std::chrono::seconds(options_.ws_idle_seconds));
+  idle_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
+    // Only client frames count (spec §4.2): clients keep the socket with app-level pings.
+    self->CloseWith(1011, self->subscribed_ ? "Idle timeout" : "Idle timeout before subscribe");
+  });
+}
+
+void RelayWsSession::ArmTokenChecks() {
+  // D10: the socket lives no longer than its token, and not past a logout or a deactivation.
+  const int64_t now = deps_.clock.NowSeconds();
+  const int64_t until_expiry = auth_.claims.exp - now;
+  const int64_t wait = std::max<int64_t>(
+      0, std::min<int64_t>(until_expiry, options_.revocation_check_seconds));
+  token_timer_.expires_after(std::chrono::seconds(wait));
+  token_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    if (self->deps_.clock.NowSeconds() >= self->auth_.claims.exp) {
+      return self->CloseWith(kCloseTokenInvalid, "Token expired");
+    }
+    auto current = self->deps_.authenticator.Authenticate(self->token_);
+    if (!current.ok()) return self->CloseWith(kCloseTokenInvalid, current.status().message());
+    if (!current->user.Has(auth::Permission::kRead)) {
+      return self->CloseWith(kCloseTokenInvalid, "Permission denied: read permission required");
+    }
+    self->ArmTokenChecks();
+  });
+}
+
+void RelayWsSession::CloseWith(uint16_t code, std::string reason) {
+  if (auto conn = conn_.lock()) conn->Close(code, std::move(reason));
+}
+
+void RelayWsSession::SendError(std::string_view code, std::string_view message) {
+  if (auto conn = conn_.lock()) conn->SendText(ErrorFrame(code, message));
+}
+
+void RelayWsSession::OnBinary(ws::WsConnection&, std::string_view) {
+  ArmIdleTimer();
+  if (!subscribed_) {
+    SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
+    return CloseWith(1000, "");
+  }
+  SendError("PROCESSING_ERROR", "processing error");
+}
+
+void RelayWsSession::OnText(ws::WsConnection&, std::string_view text) {
+  ArmIdleTimer();
+  auto parsed = ParseJson(text);
+  const json::object* frame = parsed && parsed->is_object() ? &parsed->get_object() : nullptr;
+  if (!subscribed_) {
+    // The first frame must be a subscribe; `type` may be left out.
+    const json::value* type = frame ? frame->if_contains("type") : nullptr;
+    if (!frame || (type && !(type->is_string() && type->get_string() == "subscribe"))) {
+      SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
+      return CloseWith(1000, "");
+    }
+    return HandleSubscribe(*frame, /*first=*/true);
+  }
+  if (!frame) return SendError("PROCESSING_ERROR", "processing error");
+  const json::value* type = frame->if_contains("type");
+  std::string type_name = "None";
+  if (type && type->is_string()) type_name = std::string(type->get_string());
+  else if (type) type_name = json::serialize(*type);
+  if (type_name == "ping") {
+    std::string pong = R"({"type":"pong","timestamp":")";
+    AppendRfc3339(pong, deps_.clock.Now());
+    pong += R"("})";
+    if (auto conn = conn_.lock()) conn->SendText(std::move(pong));
+  } else if (type_name == "ack") {
+    HandleAck(*frame);
+  } else if (type_name == "unsubscribe") {
+    HandleUnsubscribe(*frame);
+  } else if (type_name == "subscribe") {
+    HandleSubscribe(*frame, /*first=*/false);
+  } else {
+    SendError("UNKNOWN_MESSAGE_TYPE", "Unknown message type: " + type_name);
+  }
+}
+
+void RelayWsSession::HandleAck(const json::object& frame) {
+  // Acks are accepted for compatibility; relay WebSockets keep no delivery state (spec §4.2).
+  const json::value* id = frame.if_contains("message_id");
+  if (!id || !id->is_string()) SendError("PROCESSING_ERROR", "processing error");
+}
+
+void RelayWsSession::HandleUnsubscribe(const json::object& frame) {
+  ValidationErrors errors;
+  std::vector<std::string> names;
+  const json::value* topics = frame.if_contains("topics");
+  if (!topics || !topics->is_array() || topics->get_array().empty()) {
+    return SendError("PROCESSING_ERROR", "processing error");
+  }
+  for (const auto& t : topics->get_array()) {
+    auto name = TopicNameValue(t, json::array{"topics"}, errors);
+    if (!name) return SendError("PROCESSING_ERROR", "processing error");
+    names.push_back(std::move(*name));
+  }
+  for (const auto& name : names) {
+    auto it = topics_.find(name);
+    if (it == topics_.end()) continue;
+    deps_.broker.Unsubscribe({auth_.user.user_id, name}, it->second.sink.get());
+    topics_.erase(it);
+  }
+}
+
+void RelayWsSession::HandleSubscribe(const json::object& frame, bool first) {
+  auto fail = [&] {
+    SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
+    if (first) CloseWith(1000, "");
+  };
+  const json::value* topics = frame.if_contains("topics");
+  const json::value* client_id = frame.if_contains("client_id");
+  if (!topics || !topics->is_array() || topics->get_array().empty() ||
+      topics->get_array().size() > kMaxSubscribeTopics) {
+    return fail();
+  }
+  if (!client_id || !client_id->is_string() || client_id->get_string().empty() ||
+      client_id->get_string().size() > 255) {
+    return fail();
+  }
+  std::vector<std::string> names;
+  ValidationErrors errors;
+  for (const auto& t : topics->get_array()) {
+    auto name = TopicNameValue(t, json::array{"topics"}, errors);
+    if (!name) return fail();
+    names.push_back(std::move(*name));
+  }
+  // D15: "last" (default) = live only; "first" = all retained history; an id = after that id.
+  std::optional<MessageId> replay_from;
+  if (const json::value* offset = frame.if_contains("offset"); offset && !offset->is_null()) {
+    if (!offset->is_string()) return fail();
+    const std::string_view o = offset->get_string();
+    if (o == "first") {
+      replay_from = MessageId::Min();
+    } else if (o != "last") {
+      replay_from = MessageId::Parse(o);
+      if (!replay_from) return fail();
+    }
+  }
+  auto conn = conn_.lock();
+  if (!conn) return;
+  subscribed_ = true;
+
+  std::string confirm = R"({"type":"subscribed","topics":[)";
+  std::vector<std::string> to_replay;
+  bool any = false;
+  for (const auto& name : names) {
+    if (any) confirm.push_back(',');
+    any = true;
+    AppendJsonString(confirm, name);
+    if (topics_.count(name)) continue;  // already subscribed: confirmed, not doubled
+    TopicState& state = topics_[name];
+    state.sink = std::make_shared<TopicSink>(weak_from_this(), conn_, name);
+    const MessageId live_from = deps_.broker.Subscribe({auth_.user.user_id, name}, state.sink);
+    if (replay_from && *replay_from < live_from) {
+      state.replaying = true;
+      state.replay_cursor = *replay_from;
+      state.replay_upto = live_from;
+      to_replay.push_back(name);
+    }
+  }
+  confirm += R"(],"session_id":)";
+  AppendJsonString(confirm, session_id_);
+  confirm += R"(,"timestamp":")";
+  AppendRfc3339(confirm, deps_.clock.Now());
+  confirm += R"("})";
+  conn->SendText(std::move(confirm));
+  for (const auto& name : to_replay) ReplayStep(name);
+}
+
+void RelayWsSession::ReplayStep(const std::string& topic) {
+  auto conn = conn_.lock();
+  auto it = topics_.find(topic);
+  if (!conn || closed_ || it == topics_.end() || !it->second.replaying) return;
+  // Pace the replay by the send queue: history must not push a slow client over its bound.
+  if (conn->queued_bytes() > options_.ws.max_queue_bytes / 2) {
+    replay_timer_.expires_after(std::chrono::milliseconds(10));
+    replay_timer_.async_wait([weak = weak_from_this(), topic](boost::system::error_code ec) {
+      if (auto self = weak.lock(); self && !ec) self->ReplayStep(topic);
+    });
+    return;
+  }
+  core::ReadRequest read;
+  read.after = it->second.replay_cursor;
+  read.limit = kReplayPage;
+  ReadTopic(deps_, conn->executor(), {auth_.user.user_id, topic}, read,
+            [weak = weak_from_this(), topic](Result<core::ReadResult> result) {
+              auto self = weak.lock();
+              if (!self) return;
+              auto it = self->topics_.find(topic);
+              auto conn = self->conn_.lock();
+              if (it == self->topics_.end() || !conn || !it->second.replaying) return;
+              if (!result.ok()) {
+                return self->CloseWith(1011, "Internal server error");
+              }
+              TopicState& state = it->second;
+              bool reached_live = result->messages.size() < kReplayPage;
+              for (const auto& m : result->messages) {
+                if (m->id > state.replay_upto) {
+                  reached_live = true;
+                  break;
+                }
+                conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+                state.replay_cursor = m->id;
+              }
+              if (state.replay_cursor >= state.replay_upto) reached_live = true;
+              if (reached_live) return self->FinishReplay(topic);
+              asio::post(conn->executor(), [weak, topic] {
+                if (auto s = weak.lock()) s->ReplayStep(topic);
+              });
+            });
+}
+
+void RelayWsSession::FinishReplay(const std::string& topic) {
+  auto it = topics_.find(topic);
+  auto conn = conn_.lock();
+  if (it == topics_.end() || !conn) return;
+  TopicState& state = it->second;
+  state.replaying = false;
+  while (!state.buffered.empty()) {
+    auto m = std::move(state.buffered.front());
+    state.buffered.pop_front();
+    if (m->id > state.replay_cursor) conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+  }
+}
+
+void RelayWsSession::Deliver(const std::string& topic, const core::MessagePtr& message) {
+  auto it = topics_.find(topic);
+  if (it == topics_.end() || closed_) return;
+  auto conn = conn_.lock();
+  if (!conn) return;
+  if (it->second.replaying) {
+    if (it->second.buffered.size() >= options_.ws.max_queue_frames) {
+      return CloseWith(1008, "Send queue overflow: client too slow");
+    }
+    it->second.buffered.push_back(message);
+    return;
+  }
+  conn->Send(core::SharedEncoding(message, MessageFrame(message)));
+}
+
+void RelayWsSession::UnsubscribeAll() {
+  for (auto& [name, state] : topics_) {
+    deps_.broker.Unsubscribe({auth_.user.user_id, name}, state.sink.get());
+  }
+  topics_.clear();
+}
+
+void RelayWsSession::OnClosed(ws::WsConnection&) {
+  if (closed_) return;
+  closed_ = true;
+  idle_timer_.cancel();
+  token_timer_.cancel();
+  replay_timer_.cancel();
+  UnsubscribeAll();
+  registry_->Release(auth_.user.user_id);
+}
+
+}  // namespace magnetar::relay

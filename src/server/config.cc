@@ -1,0 +1,150 @@
+#include "server/config.h"
+
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "server/version.h"
+
+namespace magnetar::server {
+
+namespace {
+
+// Reference setting name (spec §8.2) -> Magnetar option name; both upper-cased in the env.
+constexpr std::pair<const char*, const char*> kReferenceEnv[] = {
+    {"PULSAR_JWT_SECRET_KEY", "MAGNETAR_JWT_SECRET_KEY"},
+    {"PULSAR_BOOTSTRAP_ADMIN_USERNAME", "MAGNETAR_BOOTSTRAP_ADMIN_USERNAME"},
+    {"PULSAR_BOOTSTRAP_ADMIN_PASSWORD", "MAGNETAR_BOOTSTRAP_ADMIN_PASSWORD"},
+    {"PULSAR_BOOTSTRAP_ADMIN_EMAIL", "MAGNETAR_BOOTSTRAP_ADMIN_EMAIL"},
+    {"PULSAR_TRUSTED_HOSTS", "MAGNETAR_TRUSTED_HOSTS"},
+    {"PULSAR_ALLOWED_ORIGINS", "MAGNETAR_ALLOWED_ORIGINS"},
+    {"PULSAR_ACCESS_TOKEN_EXPIRE_MINUTES", "MAGNETAR_ACCESS_TOKEN_EXPIRE_MINUTES"},
+    {"PULSAR_REFRESH_TOKEN_TTL_DAYS", "MAGNETAR_REFRESH_TOKEN_TTL_DAYS"},
+    {"PULSAR_WS_MAX_PER_USER", "MAGNETAR_WS_MAX_PER_USER"},
+    {"PULSAR_WS_IDLE_SECONDS", "MAGNETAR_WS_IDLE_SECONDS"},
+    {"PULSAR_MAX_BODY_BYTES", "MAGNETAR_MAX_BODY_BYTES"},
+    {"PULSAR_MAX_MESSAGES_PER_TOPIC", "MAGNETAR_MAX_MESSAGES_PER_TOPIC"},
+    {"PULSAR_LOG_LEVEL", "MAGNETAR_LOG_LEVEL"},
+    {"PULSAR_ALLOW_INSECURE_DEFAULTS", "MAGNETAR_ALLOW_INSECURE_DEFAULTS"},
+    {"PULSAR_CONFIG_FILE", "MAGNETAR_CONFIG"},
+};
+
+// `["a","b"]` -> "a,b"; anything else unchanged.
+std::string ListToCsv(const std::string& value) {
+  if (value.empty() || value.front() != '[') return value;
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(value, ec);
+  if (ec || !parsed.is_array()) return value;
+  std::string out;
+  for (const auto& item : parsed.get_array()) {
+    if (!item.is_string()) continue;
+    if (!out.empty()) out += ",";
+    out += item.get_string();
+  }
+  return out;
+}
+
+}  // namespace
+
+void ImportReferenceEnvironment() {
+  for (const auto& [reference, ours] : kReferenceEnv) {
+    const char* value = std::getenv(reference);
+    if (value && !std::getenv(ours)) setenv(ours, ListToCsv(value).c_str(), 0);
+  }
+  // Lists given the reference way to our own names are accepted too.
+  for (const char* name : {"MAGNETAR_TRUSTED_HOSTS", "MAGNETAR_ALLOWED_ORIGINS"}) {
+    if (const char* value = std::getenv(name)) setenv(name, ListToCsv(value).c_str(), 1);
+  }
+  if (const char* level = std::getenv("MAGNETAR_LOG_LEVEL")) {
+    std::string lower(level);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    setenv("MAGNETAR_LOG_LEVEL", lower.c_str(), 1);
+  }
+}
+
+std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_code) {
+  ServeConfig c;
+  CLI::App app{"Magnetar: one message relay and broker for the relay HTTP API, Pulsar and eFTL"};
+  app.set_version_flag("--version", std::string(kVersion));
+  app.require_subcommand(1);
+  CLI::App* serve = app.add_subcommand("serve", "Run the server");
+  serve->set_config("--config", "", "TOML file with options (names as below, e.g. port = 9100)")
+      ->envname("MAGNETAR_CONFIG");
+
+  auto opt = [&](const std::string& name, auto& field, const std::string& help) {
+    std::string env = "MAGNETAR_";
+    for (char ch : name.substr(2)) {
+      env.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    }
+    return serve->add_option(name, field, help)->envname(env)->capture_default_str();
+  };
+  std::string trusted_hosts, allowed_origins;
+  opt("--host", c.host, "Address to listen on");
+  opt("--port", c.port, "HTTP port (relay API, WebSocket, health); 0 picks a free port");
+  opt("--storage", c.storage, "Storage engine: memory (rocksdb and redis://… come with their issues)");
+  opt("--data-dir", c.data_dir, "Data directory (durable engines; initial admin password file)");
+  opt("--threads", c.threads, "I/O threads (0 = one per core)");
+  opt("--blocking-threads", c.blocking_threads, "Threads for password hashing and blocking storage");
+  opt("--max-body-bytes", c.max_body_bytes, "Largest request body; larger gets 413 unread")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
+  opt("--trusted-hosts", trusted_hosts,
+      "Comma-separated Host header values accepted (*.domain wildcards; * = any). "
+      "Default: localhost, 127.0.0.1, ::1 and the bind host");
+  opt("--allowed-origins", allowed_origins, "Comma-separated Origins allowed for CORS and WebSocket");
+  opt("--jwt-secret-key", c.jwt_secret_key,
+      "HS256 secret for access tokens (>= 32 chars). Unset: random per start");
+  opt("--access-token-expire-minutes", c.access_token_expire_minutes, "Access token lifetime")
+      ->check(CLI::Range(1, 120));
+  opt("--refresh-token-ttl-days", c.refresh_token_ttl_days, "Refresh token lifetime")
+      ->check(CLI::Range(1, 365));
+  opt("--bootstrap-admin-username", c.bootstrap_admin_username, "Admin user created at start");
+  opt("--bootstrap-admin-password", c.bootstrap_admin_password,
+      "Its password (re-hashed when changed). Prefer the environment to the command line");
+  opt("--bootstrap-admin-email", c.bootstrap_admin_email, "Its e-mail");
+  opt("--ws-max-per-user", c.ws_max_per_user, "Concurrent relay WebSockets per user")
+      ->check(CLI::PositiveNumber);
+  opt("--ws-idle-seconds", c.ws_idle_seconds, "Close a relay WebSocket silent this long")
+      ->check(CLI::Range(5, 86400));
+  opt("--poll-max-per-user", c.poll_max_per_user, "Concurrent long-polls per user")
+      ->check(CLI::PositiveNumber);
+  opt("--max-messages-per-topic", c.max_messages_per_topic, "Retention: messages kept per topic")
+      ->check(CLI::PositiveNumber);
+  opt("--idempotency-ttl-seconds", c.idempotency_ttl_seconds,
+      "How long an Idempotency-Key is remembered")
+      ->check(CLI::Range(1, 7 * 86400));
+  opt("--log-level", c.log_level, "trace, debug, info, warning, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
+  opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  serve->add_flag("--allow-insecure-defaults", c.allow_insecure_defaults,
+                  "INSECURE: start even with a weak JWT secret or no trusted hosts")
+      ->envname("MAGNETAR_ALLOW_INSECURE_DEFAULTS");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return std::nullopt;
+  }
+  auto split = [](const std::string& csv) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i <= csv.size()) {
+      size_t j = csv.find(',', i);
+      if (j == std::string::npos) j = csv.size();
+      std::string item = csv.substr(i, j - i);
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (!item.empty()) out.push_back(item);
+      i = j + 1;
+    }
+    return out;
+  };
+  c.trusted_hosts = split(trusted_hosts);
+  c.allowed_origins = split(allowed_origins);
+  *exit_code = 0;
+  return c;
+}
+
+}  // namespace magnetar::server

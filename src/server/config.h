@@ -1,0 +1,50 @@
+#pragma once
+
+// ServeConfig: every `magnetar serve` option. Sources, highest first: command line, environment
+// (MAGNETAR_<NAME>, then the reference server's PULSAR_<NAME>), the TOML file given by --config,
+// defaults.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace magnetar::server {
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9100;
+  std::string storage = "memory";
+  std::string data_dir = "./magnetar-data";
+  size_t threads = 0;  // 0 = one per core
+  size_t blocking_threads = 2;
+
+  size_t max_body_bytes = 1 << 20;
+  std::vector<std::string> trusted_hosts;   // empty = loopback names + the bind host
+  std::vector<std::string> allowed_origins;
+
+  std::string jwt_secret_key;               // empty = random per start (tokens die on restart)
+  int access_token_expire_minutes = 10;
+  int refresh_token_ttl_days = 90;
+  std::string bootstrap_admin_username;
+  std::string bootstrap_admin_password;
+  std::string bootstrap_admin_email;
+
+  int ws_max_per_user = 10;
+  int ws_idle_seconds = 60;
+  int poll_max_per_user = 50;
+  uint64_t max_messages_per_topic = 1'000'000;
+  int idempotency_ttl_seconds = 600;
+
+  std::string log_level = "info";
+  std::string log_format = "text";
+  bool allow_insecure_defaults = false;
+};
+
+// Parses argv. Returns nullopt after printing help/version or an error; `exit_code` says which.
+std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_code);
+
+// Copies each reference PULSAR_* variable to its MAGNETAR_* name unless that is already set
+// (JSON lists become comma-separated), so Magnetar drops in where pulsar-relay ran.
+void ImportReferenceEnvironment();
+
+}  // namespace magnetar::server

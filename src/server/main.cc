@@ -1,0 +1,38 @@
+// magnetar: the server binary. `magnetar serve --help` lists every option.
+
+#include <csignal>
+#include <iostream>
+
+#include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  using namespace magnetar;
+  server::ImportReferenceEnvironment();
+  int exit_code = 0;
+  auto config = server::ParseCommandLine(argc, argv, &exit_code);
+  if (!config) return exit_code;
+  ConfigureLogging(config->log_level, config->log_format == "json" ? LogFormat::kJson
+                                                                     : LogFormat::kText);
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  server::Server server(std::move(*config));
+  if (Status s = server.Start(); !s.ok()) {
+    Logger("server")->critical("cannot start: {}", s.message());
+    std::cerr << "magnetar: cannot start: " << s.message() << std::endl;
+    return 1;
+  }
+  int received = 0;
+  sigwait(&signals, &received);
+  Logger("server")->info("received signal {}", received);
+  server.Shutdown();
+  return 0;
+}

@@ -1,0 +1,245 @@
+#include "server/server.h"
+
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "auth/authenticator.h"
+#include "auth/jwt.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "core/broker.h"
+#include "http/http_service.h"
+#include "net/blocking_pool.h"
+#include "net/connection_tracker.h"
+#include "net/io_pool.h"
+#include "net/listener.h"
+#include "relay/relay_api.h"
+#include "server/version.h"
+#include "storage/memory/memory_kv_store.h"
+#include "storage/memory/memory_message_store.h"
+#include "storage/memory/memory_topic_catalog.h"
+#include "storage/memory/memory_user_store.h"
+
+namespace magnetar::server {
+
+namespace {
+
+constexpr auto kDrainDeadline = std::chrono::seconds(8);
+constexpr auto kSweepInterval = std::chrono::seconds(1);
+
+std::vector<std::string> DefaultTrustedHosts(const std::string& bind_host) {
+  std::vector<std::string> hosts = {"localhost", "127.0.0.1", "::1", "[::1]"};
+  if (bind_host != "0.0.0.0" && bind_host != "::") hosts.push_back(bind_host);
+  return hosts;
+}
+
+// Writes a generated admin password to a 0600 file, so it never goes to the log.
+Status WriteInitialPassword(const std::string& dir, const std::string& password,
+                            std::string* path_out) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Unavailable("cannot create " + dir + ": " + ec.message());
+  const std::string path = dir + "/initial-admin-password";
+  const mode_t old_mask = umask(077);
+  std::ofstream out(path, std::ios::trunc);
+  umask(old_mask);
+  if (!out) return Unavailable("cannot write " + path);
+  out << password << "\n";
+  chmod(path.c_str(), 0600);
+  *path_out = path;
+  return Status::Ok();
+}
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(ServeConfig c) : config(std::move(c)) {}
+
+  ServeConfig config;
+  const Clock& clock = SystemClock::Instance();
+  std::unique_ptr<core::MessageStore> store;
+  std::unique_ptr<core::TopicCatalog> topics;
+  std::unique_ptr<core::KvStore> kv;
+  std::unique_ptr<auth::UserStore> users;
+  std::unique_ptr<core::Broker> broker;
+  std::unique_ptr<auth::JwtCodec> jwt;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<net::IoPool> io;
+  std::unique_ptr<net::BlockingPool> blocking;
+  net::ConnectionTracker tracker;
+  std::unique_ptr<http::HttpService> http;
+  std::unique_ptr<relay::RelayApi> relay;
+  std::shared_ptr<net::Listener> listener;
+
+  std::thread sweeper;
+  std::mutex sweep_mutex;
+  std::condition_variable sweep_cv;
+  bool stopping = false;
+  bool stopped = false;
+
+  Status BuildStorage();
+  Status BootstrapUsers();
+  void SweepLoop();
+};
+
+Status Server::Impl::BuildStorage() {
+  if (config.storage != "memory") {
+    return InvalidArgument("storage engine '" + config.storage +
+                           "' is not available in this build; use --storage memory");
+  }
+  auto messages = std::make_unique<storage::MemoryMessageStore>(clock);
+  core::RetentionPolicy retention;
+  retention.max_messages = config.max_messages_per_topic;
+  messages->SetDefaultRetention(retention);
+  store = std::move(messages);
+  topics = std::make_unique<storage::MemoryTopicCatalog>();
+  kv = std::make_unique<storage::MemoryKvStore>(clock);
+  users = std::make_unique<storage::MemoryUserStore>();
+  return Status::Ok();
+}
+
+Status Server::Impl::BootstrapUsers() {
+  auto log = Logger("server");
+  std::string username = config.bootstrap_admin_username;
+  std::string password = config.bootstrap_admin_password;
+  if (username.empty() != password.empty()) {
+    log->warn("bootstrap admin needs both a username and a password; ignoring");
+    username.clear();
+    password.clear();
+  }
+  if (username.empty()) {
+    auto existing = users->List();
+    if (!existing.ok()) return existing.status();
+    if (!existing->empty()) return Status::Ok();
+    // Nobody can log in yet: create "admin" with a random password kept in a 0600 file.
+    username = "admin";
+    password = Base64UrlEncode(RandomBytes(18));
+    std::string path;
+    if (Status s = WriteInitialPassword(config.data_dir, password, &path); !s.ok()) return s;
+    log->warn("no bootstrap admin configured: created user 'admin'; its password is in {}", path);
+  }
+  std::optional<std::string> email;
+  if (!config.bootstrap_admin_email.empty()) email = config.bootstrap_admin_email;
+  if (Status s = auth::EnsureBootstrapAdmin(*users, clock, username, password, email); !s.ok()) {
+    log->error("bootstrap admin '{}' not created: {}", username, s.message());
+  }
+  return Status::Ok();
+}
+
+void Server::Impl::SweepLoop() {
+  std::unique_lock lock(sweep_mutex);
+  while (!sweep_cv.wait_for(lock, kSweepInterval, [this] { return stopping; })) {
+    lock.unlock();
+    const UnixMicros now = clock.Now();
+    store->Sweep(now);
+    kv->Sweep(now);
+    lock.lock();
+  }
+}
+
+Server::Server(ServeConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Server::~Server() { Shutdown(); }
+
+uint16_t Server::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  auto log = Logger("server");
+  if (Status st = s.BuildStorage(); !st.ok()) return st;
+
+  std::string secret = s.config.jwt_secret_key;
+  if (secret.empty()) {
+    secret = RandomHex(32);
+    log->warn("no JWT secret configured: using a random one; tokens will not survive a restart");
+  } else if (secret.size() < 32) {
+    if (!s.config.allow_insecure_defaults) {
+      return InvalidArgument("the JWT secret must be at least 32 characters");
+    }
+    log->warn("INSECURE: JWT secret shorter than 32 characters (allowed by "
+              "--allow-insecure-defaults)");
+  }
+  s.jwt = std::make_unique<auth::JwtCodec>(secret);
+  s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
+  s.broker = std::make_unique<core::Broker>(*s.store, s.clock);
+  if (Status st = s.BootstrapUsers(); !st.ok()) return st;
+
+  const size_t threads =
+      s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
+  s.io = std::make_unique<net::IoPool>(threads);
+  s.blocking = std::make_unique<net::BlockingPool>(s.config.blocking_threads);
+
+  http::HttpOptions http_options;
+  http_options.max_body_bytes = s.config.max_body_bytes;
+  http_options.trusted_hosts = s.config.trusted_hosts.empty()
+                                   ? DefaultTrustedHosts(s.config.host)
+                                   : s.config.trusted_hosts;
+  http_options.allowed_origins = s.config.allowed_origins;
+  if (std::find(http_options.trusted_hosts.begin(), http_options.trusted_hosts.end(), "*") !=
+      http_options.trusted_hosts.end()) {
+    log->warn("INSECURE: trusted hosts include '*': any Host header is accepted");
+  }
+  s.http = std::make_unique<http::HttpService>(http_options, s.tracker);
+
+  relay::RelayOptions relay_options;
+  relay_options.version = kVersion;
+  relay_options.access_token_expire_minutes = s.config.access_token_expire_minutes;
+  relay_options.refresh_token_ttl_days = s.config.refresh_token_ttl_days;
+  relay_options.ws_max_per_user = s.config.ws_max_per_user;
+  relay_options.ws_idle_seconds = s.config.ws_idle_seconds;
+  relay_options.poll_max_per_user = s.config.poll_max_per_user;
+  relay_options.idempotency_ttl_seconds = s.config.idempotency_ttl_seconds;
+  relay_options.ws.max_message_bytes = s.config.max_body_bytes;
+  relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
+                        *s.jwt,    *s.blocking, s.tracker, s.clock};
+  s.relay = std::make_unique<relay::RelayApi>(deps, relay_options);
+  s.relay->Register(*s.http);
+
+  s.listener = std::make_shared<net::Listener>(
+      *s.io, [http = s.http.get()](boost::asio::ip::tcp::socket socket) {
+        http->Accept(std::move(socket));
+      });
+  if (Status st = s.listener->Listen(s.config.host, s.config.port); !st.ok()) return st;
+  s.io->Start();
+  s.listener->Start();
+  s.sweeper = std::thread([&s] { s.SweepLoop(); });
+
+  const std::string url = "http://" + s.config.host + ":" + std::to_string(s.listener->port());
+  log->info("magnetar {} listening on {} (storage: {})", kVersion, url, s.config.storage);
+  std::cout << "magnetar listening on " << url << std::endl;
+  return Status::Ok();
+}
+
+void Server::Shutdown() {
+  Impl& s = *impl_;
+  if (s.stopped || !s.io) return;
+  s.stopped = true;
+  auto log = Logger("server");
+  log->info("shutting down: draining connections");
+  if (s.listener) s.listener->Stop();
+  if (s.relay) s.relay->Shutdown();
+  s.tracker.ShutdownAll();
+  const auto deadline = std::chrono::steady_clock::now() + kDrainDeadline;
+  while (s.tracker.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (s.tracker.size() > 0) log->warn("{} connections still open at the deadline", s.tracker.size());
+  s.io->Stop();
+  s.io->Join();
+  {
+    std::lock_guard lock(s.sweep_mutex);
+    s.stopping = true;
+  }
+  s.sweep_cv.notify_all();
+  if (s.sweeper.joinable()) s.sweeper.join();
+  s.blocking->Stop();
+  log->info("stopped");
+}
+
+}  // namespace magnetar::server

@@ -1,0 +1,187 @@
+#include "ws/ws_connection.h"
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.h"
+
+namespace magnetar::ws {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+
+void WsHandler::OnShutdown(WsConnection& conn) { conn.Close(1001, "Server shutting down"); }
+
+WsConnection::WsConnection(beast::tcp_stream stream, net::ConnectionTracker& tracker,
+                           WsOptions options)
+    : ws_(std::move(stream)),
+      tracker_(tracker),
+      options_(options),
+      close_deadline_(ws_.get_executor()) {}
+
+WsConnection::~WsConnection() { tracker_.Remove(tracker_id_); }
+
+void WsConnection::Accept(http::Request request, std::string subprotocol,
+                          std::shared_ptr<WsHandler> handler) {
+  handler_ = std::move(handler);
+  tracker_id_ = tracker_.Add(weak_from_this());
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = options_.close_timeout;
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
+  ws_.read_message_max(options_.max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.set_option(websocket::stream_base::decorator(
+      [subprotocol](websocket::response_type& res) {
+        res.set(beast::http::field::server, "magnetar");
+        if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
+      }));
+  auto req = std::make_shared<http::Request>(std::move(request));
+  ws_.async_accept(*req, [self = shared_from_this(), req](beast::error_code ec) {
+    if (ec) return self->Finish();
+    self->open_ = true;
+    self->handler_->OnOpen(*self);
+    if (!self->finished_) self->Read();
+  });
+}
+
+void WsConnection::Read() {
+  ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnRead(ec);
+  });
+}
+
+void WsConnection::OnRead(beast::error_code ec) {
+  if (ec) {
+    // Includes message_too_big: Beast has already failed the connection with close code 1009.
+    return Finish();
+  }
+  const std::string_view data(static_cast<const char*>(read_buffer_.data().data()),
+                              read_buffer_.size());
+  if (!closing_) {
+    if (ws_.got_text()) {
+      handler_->OnText(*this, data);
+    } else {
+      handler_->OnBinary(*this, data);
+    }
+  }
+  read_buffer_.consume(read_buffer_.size());
+  if (!finished_) Read();
+}
+
+void WsConnection::Send(Frame frame) {
+  if (!open_ || closing_) return;
+  if (queue_.size() + 1 > options_.max_queue_frames ||
+      queued_bytes_ + frame->size() > options_.max_queue_bytes) {
+    Logger("ws")->warn("closing a WebSocket whose client does not read: send queue full "
+                       "({} frames, {} bytes)", queue_.size(), queued_bytes_);
+    // Drop what has not started: the client cannot take it, and memory must stay bounded.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+    return Close(1008, "Send queue overflow: client too slow");
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(std::move(frame));
+  if (!writing_) Write();
+}
+
+void WsConnection::Write() {
+  if (queue_.empty()) {
+    writing_ = false;
+    if (closing_) StartClose();
+    return;
+  }
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(asio::buffer(*queue_.front()),
+                  [self = shared_from_this()](beast::error_code ec, size_t) {
+                    self->queued_bytes_ -= self->queue_.front()->size();
+                    self->queue_.pop_front();
+                    if (ec) {
+                      self->writing_ = false;
+                      return self->Finish();
+                    }
+                    self->Write();
+                  });
+}
+
+void WsConnection::Close(uint16_t code, std::string reason) {
+  if (closing_ || finished_) return;
+  closing_ = true;
+  close_reason_.code = code;
+  close_reason_.reason = reason;
+  // Whatever happens, the socket is gone after the deadline (a peer that never reads cannot
+  // complete a close handshake).
+  close_deadline_.expires_after(options_.close_timeout);
+  close_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;
+    beast::get_lowest_layer(self->ws_).close();
+  });
+  if (!open_) return;
+  if (!writing_) StartClose();
+}
+
+void WsConnection::StartClose() {
+  if (close_sent_ || finished_) return;
+  close_sent_ = true;
+  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+    // On success the read loop sees the peer's close and finishes; the deadline covers a peer
+    // that never answers.
+    if (ec) self->Finish();
+  });
+}
+
+void WsConnection::Shutdown() {
+  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->finished_) return;
+    if (self->handler_ && self->open_) {
+      self->handler_->OnShutdown(*self);
+    } else {
+      self->Close(1001, "Server shutting down");
+    }
+  });
+}
+
+void WsConnection::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  open_ = false;
+  close_deadline_.cancel();
+  queue_.clear();
+  queued_bytes_ = 0;
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  beast::get_lowest_layer(ws_).close();
+  if (handler_) {
+    auto handler = std::move(handler_);
+    handler->OnClosed(*this);
+  }
+}
+
+void RejectUpgrade(beast::tcp_stream stream, http::Response response) {
+  struct State {
+    beast::tcp_stream stream;
+    beast::http::response<beast::http::string_body> res;
+  };
+  auto state = std::make_shared<State>(State{std::move(stream), {}});
+  state->res.version(11);
+  state->res.result(response.status);
+  if (!response.content_type.empty()) {
+    state->res.set(beast::http::field::content_type, response.content_type);
+  }
+  for (auto& [k, v] : response.headers) state->res.insert(k, v);
+  state->res.body() = std::move(response.body);
+  state->res.keep_alive(false);
+  state->res.prepare_payload();
+  state->stream.expires_after(std::chrono::seconds(5));
+  beast::http::async_write(state->stream, state->res, [state](beast::error_code, size_t) {
+    beast::error_code ignored;
+    state->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    state->stream.close();
+  });
+}
+
+}  // namespace magnetar::ws
