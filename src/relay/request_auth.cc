@@ -1,5 +1,6 @@
 #include "relay/request_auth.h"
 
+#include "http/http_service.h"
 #include "relay/json_util.h"
 
 namespace magnetar::relay {

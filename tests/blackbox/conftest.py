@@ -593,6 +593,33 @@ def start_admin(server: MagnetarServer) -> User:
     return login_user(server, server.admin_username, server.admin_password, source_ip=next_source_ip())
 
 
+class BgPoll(threading.Thread):
+    """A poll running in the background; `.resp` / `.error` once finished."""
+
+    def __init__(self, api, topics, since=None, timeout=10):
+        super().__init__(daemon=True)
+        self.api, self.topics, self.since, self.timeout = api, topics, since, timeout
+        self.resp = None
+        self.error = None
+        self.started = time.monotonic()
+        self.elapsed = None
+        self.start()
+
+    def run(self):
+        try:
+            self.resp = self.api.poll(self.topics, since=self.since, timeout=self.timeout, expect=None)
+        except Exception as e:  # noqa: BLE001 - reported by result()
+            self.error = e
+        self.elapsed = time.monotonic() - self.started
+
+    def result(self, wait: float = 20.0):
+        self.join(wait)
+        assert not self.is_alive(), "poll did not finish in time"
+        if self.error:
+            raise self.error
+        return self.resp
+
+
 # ------------------------------------------------------------------------------------------------
 # WebSocket helpers
 # ------------------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import pytest
 
 from conftest import (REFRESH_TOKEN_RE, TOKEN_RESPONSE_KEYS, USER_PUBLIC_KEYS, UUID4_RE, Api, assert_422,
                       assert_compact, assert_detail, assert_json_ct, assert_ts, assert_www_auth, jwt_parts,
-                      jwt_signature_ok, login, login_user, make_jwt, mint_token, next_source_ip, register_user,
-                      start_admin, unique)
+                      jwt_signature_ok, login, make_jwt, mint_token, next_source_ip, register_user, unique)
 
 
 # ------------------------------------------------------------------------------------------------

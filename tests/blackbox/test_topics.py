@@ -5,8 +5,7 @@ import uuid
 import pytest
 
 from conftest import (ID_RE, PAGE_KEYS, STORED_MESSAGE_KEYS, TOPIC_PUBLIC_KEYS, UUID4_RE, Api, assert_422,
-                      assert_compact, assert_detail, assert_increasing, assert_ts, next_source_ip, start_admin,
-                      unique)
+                      assert_compact, assert_detail, assert_increasing, assert_ts, start_admin, unique)
 
 CHARSET_MSG = "Topic must contain only alphanumeric characters, hyphens, and underscores"
 

@@ -9,7 +9,7 @@ import pytest
 import websocket
 
 from conftest import (MESSAGE_ITEM_KEYS, SESSION_ID_RE, MagnetarServer, Tenant, WsClosed, assert_ts,
-                      jwt_parts, login, login_user, make_jwt, mint_token, start_admin, unique, ws_connect,
+                      jwt_parts, make_jwt, mint_token, start_admin, unique, ws_connect,
                       ws_expect_close, ws_handshake_status, ws_json, ws_messages, ws_no_frame, ws_ping, ws_recv,
                       ws_send, ws_subscribe)
 
