@@ -1,6 +1,7 @@
 #include "http/http_session.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <algorithm>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
@@ -64,6 +65,10 @@ void HttpSession::ReadHeader() {
 }
 
 void HttpSession::OnHeader(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) {
+    // A Content-Length over the cap fails the header parse itself: answer without reading it.
+    return SendAndClose(PayloadTooLargeResponse());
+  }
   if (ec == bhttp::error::header_limit) {
     return SendAndClose(Response::Json(431, R"({"detail":"Request header fields too large"})"));
   }
@@ -127,16 +132,10 @@ void HttpSession::Dispatch(Request request) {
     return Respond(seq_, NotFoundResponse());
   }
 
-  // CORS preflight (relay spec §8.4).
+  // CORS preflight (relay spec §8.4), answered as Starlette's CORSMiddleware does.
   if (ctx->request.method() == Verb::options && !origin_.empty() &&
       !ctx->Header(bhttp::field::access_control_request_method).empty()) {
-    if (!service_.OriginAllowed(origin_)) {
-      return Respond(seq_, Response::Text(400, "Disallowed CORS origin"));
-    }
-    return Respond(seq_, Response::Text(200, "OK")
-                             .WithHeader("Access-Control-Allow-Methods", std::string(kCorsMethods))
-                             .WithHeader("Access-Control-Allow-Headers", std::string(kCorsHeaders))
-                             .WithHeader("Access-Control-Max-Age", "600"));
+    return Respond(seq_, Preflight(*ctx));
   }
 
   auto match = service_.router().Find(ctx->request.method(), segments, trailing_slash, raw_path);
@@ -164,6 +163,43 @@ void HttpSession::Dispatch(Request request) {
     Respond(seq, InternalErrorResponse());
   }
   if (busy_ && seq_ == seq) WatchForDisconnect(seq);
+}
+
+Response HttpSession::Preflight(const RequestContext& ctx) const {
+  std::string failures;
+  auto fail = [&](std::string_view what) {
+    if (!failures.empty()) failures += ", ";
+    failures += what;
+  };
+  if (!service_.OriginAllowed(origin_)) fail("origin");
+  const std::string_view method = ctx.Header(bhttp::field::access_control_request_method);
+  static constexpr std::string_view kAllowed[] = {"GET", "POST", "PUT", "DELETE", "OPTIONS"};
+  if (std::find(std::begin(kAllowed), std::end(kAllowed), method) == std::end(kAllowed)) {
+    fail("method");
+  }
+  // Every requested header must be one of the allowed ones (case-insensitive).
+  std::string requested(ctx.Header(bhttp::field::access_control_request_headers));
+  for (auto& c : requested) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t i = 0;
+  bool headers_ok = true;
+  while (i < requested.size()) {
+    size_t comma = requested.find(',', i);
+    if (comma == std::string::npos) comma = requested.size();
+    std::string name = requested.substr(i, comma - i);
+    while (!name.empty() && name.front() == ' ') name.erase(name.begin());
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    if (!name.empty() && name != "authorization" && name != "content-type" && name != "accept" &&
+        name != "accept-language" && name != "content-language") {
+      headers_ok = false;
+    }
+    i = comma + 1;
+  }
+  if (!headers_ok) fail("headers");
+  if (!failures.empty()) return Response::Text(400, "Disallowed CORS " + failures);
+  return Response::Text(200, "OK")
+      .WithHeader("Access-Control-Allow-Methods", std::string(kCorsMethods))
+      .WithHeader("Access-Control-Allow-Headers", std::string(kCorsHeaders))
+      .WithHeader("Access-Control-Max-Age", "600");
 }
 
 Responder HttpSession::MakeResponder() {

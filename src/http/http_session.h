@@ -39,6 +39,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession>, public net
   void SendAndClose(Response response);
   void Close();
   Responder MakeResponder();
+  Response Preflight(const RequestContext& ctx) const;
 
   HttpService& service_;
   boost::beast::tcp_stream stream_;

@@ -62,9 +62,11 @@ std::string PollManager::StatsJson(const auth::User& caller) const {
   std::string counts = "{";
   int topics = 0;
   for (const auto& [key, n] : per_topic_) {
-    if (!admin && key.first != caller.user_id) continue;
+    const bool own = key.first == caller.user_id;
+    if (!admin && !own) continue;
     if (topics++) counts.push_back(',');
-    AppendJsonString(counts, admin ? key.first + "/" + key.second : key.second);
+    // The caller's own topics by their bare names; an admin sees the others as "<owner>/<topic>".
+    AppendJsonString(counts, own ? key.second : key.first + "/" + key.second);
     counts += ":" + std::to_string(n);
   }
   counts.push_back('}');

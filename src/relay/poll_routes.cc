@@ -129,7 +129,9 @@ void RelayApi::RegisterPoll(http::HttpService& service) {
             *polls_, ctx->executor, user.user_id, std::move(keys), std::move(request->since),
             catch_up, std::chrono::seconds(request->timeout), respond);
         if (!polls_->Add(waiter)) {
-          return respond(Detail(429, "Too many concurrent poll connections"));
+          // D13: a 429 says when to come back.
+          return respond(Detail(429, "Too many concurrent poll connections")
+                             .WithHeader("Retry-After", "1"));
         }
         // D14: a client that goes away is noticed; its waiter goes (it held no messages).
         ctx->on_client_gone = [weak = std::weak_ptr<PollWaiter>(waiter)] {

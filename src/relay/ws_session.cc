@@ -238,10 +238,14 @@ void RelayWsSession::HandleSubscribe(const json::object& frame, bool first) {
   std::vector<std::string> to_replay;
   bool any = false;
   for (const auto& name : names) {
-    if (any) confirm.push_back(',');
-    any = true;
-    AppendJsonString(confirm, name);
-    if (topics_.count(name)) continue;  // already subscribed: confirmed, not doubled
+    // A later subscribe confirms the topics it added (D15); the first confirms all it named.
+    const bool known = topics_.count(name) > 0;
+    if (first || !known) {
+      if (any) confirm.push_back(',');
+      any = true;
+      AppendJsonString(confirm, name);
+    }
+    if (known) continue;  // already subscribed: not doubled
     TopicState& state = topics_[name];
     state.sink = std::make_shared<TopicSink>(weak_from_this(), conn_, name);
     const MessageId live_from = deps_.broker.Subscribe({auth_.user.user_id, name}, state.sink);
