@@ -2,6 +2,8 @@
 with D13, WebSocket frame cap."""
 
 import json
+import math
+import time
 
 import pytest
 import websocket
@@ -215,6 +217,21 @@ def assert_429(r, text):
         assert 0 <= int(ra) <= 60
 
 
+def burst_until_429(send, limit: int, per_minute: int, extra: int = 40):
+    """Send requests until the first 429. The first `limit` must all pass; the 429 must come right after,
+    allowing only for what a sliding window / token bucket refills while the burst runs."""
+    t0 = time.monotonic()
+    for i in range(limit + extra):
+        r = send(i)
+        if r.status_code == 429:
+            elapsed = time.monotonic() - t0
+            assert i >= limit, f"request {i} refused, but the first {limit} must pass: {r.text}"
+            assert i <= limit + math.ceil(elapsed * per_minute / 60.0) + 1, (i, elapsed)
+            return i, r
+        assert i < limit + extra, "never limited"
+    raise AssertionError(f"no 429 after {limit + extra} requests")
+
+
 def test_login_rate_limit(server_factory):
     srv = server_factory(label="ratelimit-login")
     ip = next_source_ip()
@@ -222,9 +239,15 @@ def test_login_rate_limit(server_factory):
     with make_session(ip) as s:
         for _ in range(3):
             assert s.post(srv.url("/auth/login"), data={"username": "admin"}, timeout=10).status_code == 422
-    for _ in range(5):
+
+    def attempt(i):
         r = login(srv, srv.admin_username, "wrong-password", source_ip=ip)
-        assert r.status_code == 401, r.text
+        if r.status_code != 429:
+            assert r.status_code == 401, r.text
+        return r
+
+    burst_until_429(attempt, 5, 5, extra=3)
+    # once limited, even the right password is refused
     r = login(srv, srv.admin_username, srv.admin_password, source_ip=ip)
     assert_429(r, "Rate limit exceeded: 5 per 1 minute")
 
@@ -238,24 +261,31 @@ def test_publish_rate_limit(server_factory):
         assert anon.post("/api/v1/messages", json={"topic": topic, "payload": {}}).status_code == 401
     for _ in range(10):  # neither do 422s
         assert admin.api.post("/api/v1/messages", json={"topic": topic, "payload": []}).status_code == 422
-    for i in range(120):
+
+    def publish(i):
         r = admin.api.post("/api/v1/messages", json={"topic": topic, "payload": {"i": i}})
-        assert r.status_code == 201, (i, r.status_code, r.text)
-    r = admin.api.post("/api/v1/messages", json={"topic": topic, "payload": {"i": 120}})
+        assert r.status_code in (201, 429), (i, r.status_code, r.text)
+        return r
+
+    n, r = burst_until_429(publish, 120, 120)
     assert_429(r, "Rate limit exceeded: 120 per 1 minute")
     # nothing was stored for the refused request
-    assert len(admin.api.all_message_ids(topic)) == 120
+    assert len(admin.api.all_message_ids(topic)) == n
 
 
 def test_bulk_rate_limit(server_factory):
     srv = server_factory(label="ratelimit-bulk")
     admin = start_admin(srv)
     topic = unique()
-    for i in range(30):
+
+    def bulk(i):
         r = admin.api.post("/api/v1/messages/bulk", json={"messages": [{"topic": topic, "payload": {"i": i}}]})
-        assert r.status_code == 207, (i, r.status_code, r.text)
-    r = admin.api.post("/api/v1/messages/bulk", json={"messages": [{"topic": topic, "payload": {}}]})
+        assert r.status_code in (207, 429), (i, r.status_code, r.text)
+        return r
+
+    n, r = burst_until_429(bulk, 30, 30)
     assert_429(r, "Rate limit exceeded: 30 per 1 minute")
+    assert len(admin.api.all_message_ids(topic)) == n
 
 
 def test_unlimited_routes_not_limited(server_factory):
