@@ -864,8 +864,12 @@ def server():
     except ServerStartError as e:
         pytest.fail(str(e))
     yield srv
-    srv.terminate()
+    crashed_before = not srv.alive()
+    code = srv.terminate()
     srv.kill()
+    if crashed_before or code != 0:
+        pytest.fail(f"session server {'had died' if crashed_before else 'stopped'} with exit code {code!r}; "
+                    f"log tail:\n{srv.read_log()[-8000:]}")
 
 
 @pytest.fixture(scope="session")

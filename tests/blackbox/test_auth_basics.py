@@ -557,3 +557,23 @@ def test_device_code_unavailable_without_oidc(anon):
     assert list(r.json().keys()) == ["error", "error_description"]
     assert r.json() == {"error": "device_authorization_unavailable",
                         "error_description": "No OIDC providers configured; device flow requires at least one."}
+
+
+def test_logout_does_not_look_up_the_user(server, tenant):
+    """§1.5: logout needs a decodable, non-revoked JWT only; a deleted user's token still logs out."""
+    user = tenant.new_user(["read"], prefix="gone")
+    assert tenant.admin.api.delete(f"/auth/users/{user.user_id}").status_code == 204
+    r = user.api.post("/auth/logout")
+    assert r.status_code == 204, r.text
+
+
+def test_refresh_for_inactive_user(server, tenant):
+    """§1.11: owner inactive -> 401 {"detail":"user not found"} (no WWW-Authenticate), token revoked."""
+    user = tenant.new_user(["read"], prefix="inact")
+    assert tenant.admin.api.patch(f"/auth/users/{user.user_id}", json={"is_active": False}).status_code == 200
+    api = Api(server, None, next_source_ip())
+    r = _refresh(api, user.refresh_token)
+    assert_detail(r, 401, "user not found")
+    assert "WWW-Authenticate" not in r.headers
+    assert tenant.admin.api.patch(f"/auth/users/{user.user_id}", json={"is_active": True}).status_code == 200
+    assert_detail(_refresh(api, user.refresh_token), 401, "invalid refresh token")

@@ -119,7 +119,8 @@ def test_handshake_requires_read(server, wo):
 def test_handshake_inactive_or_deleted_user(server, tenant):
     inactive = tenant.new_user(["read"], prefix="wsinactive")
     assert ws_handshake_status(server, inactive.token) == 101
-    tenant.admin.api.patch(f"/auth/users/{inactive.user_id}", json={"is_active": False})
+    r = tenant.admin.api.patch(f"/auth/users/{inactive.user_id}", json={"is_active": False})
+    assert r.status_code == 200, r.text
     assert ws_handshake_status(server, inactive.token) == 403
     deleted = tenant.new_user(["read"], prefix="wsdeleted")
     assert tenant.admin.api.delete(f"/auth/users/{deleted.user_id}").status_code == 204
