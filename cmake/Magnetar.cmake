@@ -21,6 +21,17 @@ if(MAGNETAR_SANITIZE)
       -fno-sanitize-recover=undefined)
 endif()
 
+# libFuzzer builds (-DMAGNETAR_FUZZ=ON, clang only; see fuzz/ and scripts/fuzz.sh): every library
+# is coverage-instrumented and sanitised so the fuzz targets that link it see inside it.
+if(MAGNETAR_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "MAGNETAR_FUZZ needs clang (libFuzzer): -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 function(magnetar_configure_target target)
   target_compile_options(${target} PRIVATE ${MAGNETAR_WARNINGS} ${MAGNETAR_SANITIZER_FLAGS})
   target_compile_definitions(${target} PUBLIC ${MAGNETAR_COMMON_DEFINITIONS})

@@ -1,5 +1,6 @@
-// The auth routes the relay clients need to get going (spec §1.3-§1.6): password login,
-// register (admin), me, logout. Password hashing runs on the blocking pool, never on I/O threads.
+// The auth routes the relay clients need to get going (spec §1.3-§1.6): password login
+// (rate-limited, §5.9), register (admin), me, logout. Password hashing runs on the blocking pool,
+// never on I/O threads. User management is in user_routes.cc, refresh tokens in token_routes.cc.
 
 #include "auth/password.h"
 #include "common/log.h"
@@ -57,6 +58,10 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                             std::move(c));
                }
                if (!errors.empty()) return respond(errors.ToResponse());
+               // Wrong passwords count too: the check precedes the credentials (spec §1.3).
+               if (auto limited = RateLimited("login", options_.rate_limit_login, *ctx)) {
+                 return respond(std::move(*limited));
+               }
 
                deps_.blocking.Run(
                    ctx->executor,
@@ -92,9 +97,8 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                        case LoginOutcome::Kind::kOk:
                          break;
                      }
-                     TokenIssuer issuer(deps_.jwt, deps_.kv, deps_.clock,
-                                        options_.access_token_expire_minutes,
-                                        options_.refresh_token_ttl_days);
+                     TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
+                                        options_.access_token_expire_minutes);
                      auto pair = issuer.Issue(out.user, "password-login");
                      if (!pair.ok()) return respond(http::InternalErrorResponse());
                      respond(http::Response::Json(200, TokenIssuer::ResponseJson(*pair)));

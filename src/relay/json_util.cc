@@ -1,8 +1,35 @@
 #include "relay/json_util.h"
 
 #include <cmath>
+#include <limits>
 
 namespace magnetar::relay {
+
+namespace {
+
+// Boost.JSON turns a number too large for a double (1e400, or 400 digits) into infinity, which
+// json::serialize then writes as `Infinity`: not JSON. Such bodies are refused at parse time.
+// Depth is bounded by kMaxJsonDepth, so the recursion is too.
+bool AllNumbersFinite(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      for (const auto& e : v.get_array()) {
+        if (!AllNumbersFinite(e)) return false;
+      }
+      return true;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) {
+        if (!AllNumbersFinite(kv.value())) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+}  // namespace
 
 std::optional<json::value> ParseJson(std::string_view text, std::string* error) {
   json::parse_options options;
@@ -11,6 +38,10 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error) 
   json::value v = json::parse(text, ec, {}, options);
   if (ec) {
     if (error) *error = ec.message();
+    return std::nullopt;
+  }
+  if (!AllNumbersFinite(v)) {
+    if (error) *error = "number out of range";
     return std::nullopt;
   }
   return v;
@@ -131,35 +162,64 @@ std::vector<std::pair<std::string, std::string>> ParseForm(std::string_view body
 
 std::optional<int64_t> ValidateInt(const json::value& v, json::array loc,
                                    ValidationErrors& errors) {
+  // Integers beyond int64 (pydantic keeps them as Python ints) saturate: every caller
+  // range-checks the result, so a huge value still gets the right bound error (or clamp).
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64()) {
-    if (v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(v.get_uint64());
-  } else if (v.is_double()) {
+  if (v.is_uint64()) return v.get_uint64() <= static_cast<uint64_t>(kMax)
+                                ? static_cast<int64_t>(v.get_uint64())
+                                : kMax;
+  if (v.is_double()) {
+    // pydantic's float_as_int: a fraction is int_from_float; an integral float outside i64 is
+    // int_parsing_size; otherwise the integer.
     const double d = v.get_double();
-    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e15) return static_cast<int64_t>(d);
-    if (std::isfinite(d)) {
+    if (!std::isfinite(d)) {
+      errors.Add("finite_number", std::move(loc), "Input should be a finite number", v);
+      return std::nullopt;
+    }
+    if (std::floor(d) != d) {
       errors.Add("int_from_float", std::move(loc),
                  "Input should be a valid integer, got a number with a fractional part", v);
       return std::nullopt;
     }
-  } else if (v.is_bool()) {
-    return v.get_bool() ? 1 : 0;
-  } else if (v.is_string()) {
+    // -2^63 and 2^63 are exact doubles; the cast is defined strictly between them.
+    if (d > -9223372036854775808.0 && d < 9223372036854775808.0) return static_cast<int64_t>(d);
+    errors.Add("int_parsing_size", std::move(loc),
+               "Unable to parse input string as an integer, exceeded maximum size", v);
+    return std::nullopt;
+  }
+  if (v.is_bool()) return v.get_bool() ? 1 : 0;
+  if (v.is_string()) {
     // pydantic's lax mode parses numeric strings.
     const auto& s = v.get_string();
-    int64_t out = 0;
     bool neg = false;
     size_t i = 0;
     if (!s.empty() && (s[0] == '-' || s[0] == '+')) {
       neg = s[0] == '-';
       i = 1;
     }
-    bool ok = i < s.size() && s.size() - i <= 18;
+    bool ok = i < s.size();
+    int64_t out = 0;
+    bool saturated = false;
     for (; ok && i < s.size(); ++i) {
-      if (s[i] < '0' || s[i] > '9') ok = false;
-      else out = out * 10 + (s[i] - '0');
+      if (s[i] < '0' || s[i] > '9') {
+        ok = false;
+      } else if (!saturated) {
+        const int digit = s[i] - '0';
+        // Accumulate as a negative number so INT64_MIN is reachable.
+        if (out < (kMin + digit) / 10) {
+          saturated = true;
+        } else {
+          out = out * 10 - digit;
+        }
+      }
     }
-    if (ok) return neg ? -out : out;
+    if (ok) {
+      if (saturated) return neg ? kMin : kMax;
+      if (neg) return out;
+      return out == kMin ? kMax : -out;
+    }
     errors.Add("int_parsing", std::move(loc),
                "Input should be a valid integer, unable to parse string as an integer", v);
     return std::nullopt;

@@ -113,6 +113,9 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
         ValidationErrors errors;
         auto request = ParseMessageRequest(*body, json::array{"body"}, errors);
         if (!request) return respond(errors.ToResponse());
+        if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
+          return respond(std::move(*limited));
+        }
         if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
           return respond(Detail(500, "Failed to create topic"));
         }
@@ -187,6 +190,9 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
           }
         }
         if (!errors.empty()) return respond(errors.ToResponse());
+        if (auto limited = RateLimited("bulk", options_.rate_limit_bulk, *ctx)) {
+          return respond(std::move(*limited));
+        }
 
         const std::string key = IdempotencyKeyHeader(*ctx);
         std::string scoped, fingerprint;

@@ -1,6 +1,8 @@
 #include "relay/relay_api.h"
 
 #include "relay/poll_manager.h"
+#include "relay/rate_limiter.h"
+#include "relay/refresh_tokens.h"
 #include "relay/ws_session.h"
 
 namespace magnetar::relay {
@@ -9,13 +11,20 @@ RelayApi::RelayApi(RelayDeps deps, RelayOptions options)
     : deps_(deps),
       options_(std::move(options)),
       polls_(std::make_unique<PollManager>(deps_, options_)),
-      ws_registry_(std::make_shared<WsRegistry>()) {}
+      ws_registry_(std::make_shared<WsRegistry>()),
+      refresh_tokens_(std::make_unique<RefreshTokens>(deps_.kv, deps_.clock,
+                                                      options_.refresh_token_ttl_days)),
+      own_rate_limiter_(deps_.rate_limiter ? nullptr
+                                           : std::make_unique<LocalRateLimiter>(deps_.clock)),
+      rate_limiter_(deps_.rate_limiter ? deps_.rate_limiter : own_rate_limiter_.get()) {}
 
 RelayApi::~RelayApi() = default;
 
 void RelayApi::Register(http::HttpService& service) {
   RegisterHealth(service);
   RegisterAuth(service);
+  RegisterUsers(service);
+  RegisterTokens(service);
   RegisterTopics(service);
   RegisterMessages(service);
   RegisterPoll(service);
@@ -23,5 +32,10 @@ void RelayApi::Register(http::HttpService& service) {
 }
 
 void RelayApi::Shutdown() { polls_->Shutdown(); }
+
+std::optional<http::Response> RelayApi::RateLimited(std::string_view route, int limit_per_minute,
+                                                    const http::RequestContext& ctx) {
+  return CheckRateLimit(*rate_limiter_, route, limit_per_minute, ctx);
+}
 
 }  // namespace magnetar::relay

@@ -2,14 +2,17 @@
 
 // RelayApi: the pulsar-relay HTTP, long-poll and WebSocket API (spec/relay-http.md §0-§5, with
 // corrections D1-D16) as a thin translation onto the core. Handlers live in one file per surface
-// (health, auth, topics, messages, poll, websocket); this class holds what they share.
+// (health, auth, users, tokens, topics, messages, poll, websocket); this class holds what they
+// share (refresh-token records, rate-limit counters).
 //
 // Lifecycle: built by server/, Register()ed on an HttpService before the listener starts;
 // Shutdown() answers parked long-polls and closes relay WebSockets; destroyed after the I/O
 // threads have stopped.
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "auth/authenticator.h"
 #include "auth/jwt.h"
@@ -32,8 +35,17 @@ struct RelayOptions {
   int poll_max_per_user = 50;
   int idempotency_ttl_seconds = 600;
   int revocation_check_seconds = 5;  // how often an open WebSocket re-checks its token
+  // Requests per minute per client address (spec §5.9, D13); 0 = unlimited.
+  int rate_limit_login = 5;
+  int rate_limit_refresh = 10;
+  int rate_limit_device_code = 10;
+  int rate_limit_publish = 120;
+  int rate_limit_bulk = 30;
   ws::WsOptions ws;
 };
+
+class RateLimiter;
+class RefreshTokens;
 
 struct RelayDeps {
   core::Broker& broker;
@@ -45,6 +57,8 @@ struct RelayDeps {
   net::BlockingPool& blocking;
   net::ConnectionTracker& tracker;
   const Clock& clock;
+  // Shared request counters (e.g. cluster-wide); null = a process-local LocalRateLimiter.
+  RateLimiter* rate_limiter = nullptr;
 };
 
 class PollManager;
@@ -65,17 +79,26 @@ class RelayApi {
  private:
   void RegisterHealth(http::HttpService& service);
   void RegisterAuth(http::HttpService& service);
+  void RegisterUsers(http::HttpService& service);
+  void RegisterTokens(http::HttpService& service);
   void RegisterTopics(http::HttpService& service);
   void RegisterMessages(http::HttpService& service);
   void RegisterPoll(http::HttpService& service);
   void RegisterWebSocket(http::HttpService& service);
   void PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
                    std::function<void(http::Response, bool)> finish);
+  // Counts the request against `limit_per_minute` for `route` and the peer address; the 429 to
+  // send when it is over (spec §5.9, D13). Call after authentication and validation.
+  std::optional<http::Response> RateLimited(std::string_view route, int limit_per_minute,
+                                            const http::RequestContext& ctx);
 
   RelayDeps deps_;
   RelayOptions options_;
   std::unique_ptr<PollManager> polls_;
   std::shared_ptr<WsRegistry> ws_registry_;
+  std::unique_ptr<RefreshTokens> refresh_tokens_;
+  std::unique_ptr<RateLimiter> own_rate_limiter_;  // when deps_ brings none
+  RateLimiter* rate_limiter_;
 };
 
 }  // namespace magnetar::relay

@@ -1,14 +1,16 @@
 #pragma once
 
-// Issues the token pair of a successful login (spec §1.3, §5.4, §5.6): an HS256 access token and
-// a refresh token "<jti>.<secret>" whose record (only sha256 of the secret) goes to the KvStore.
+// TokenIssuer: the TokenResponse of a successful sign-in or refresh (spec §1.3, §1.11, §5.4, §5.6):
+// an HS256 access token, plus a refresh token "<jti>.<secret>" minted through RefreshTokens (which
+// keeps the record). Holds only references; cheap to build per request, usable from any thread as
+// long as the codec, RefreshTokens and clock outlive it.
 
 #include <string>
 
 #include "auth/jwt.h"
 #include "auth/user.h"
 #include "common/clock.h"
-#include "core/kv_store.h"
+#include "relay/refresh_tokens.h"
 
 namespace magnetar::relay {
 
@@ -20,22 +22,25 @@ struct TokenPair {
 
 class TokenIssuer {
  public:
-  TokenIssuer(const auth::JwtCodec& jwt, core::KvStore& kv, const Clock& clock,
-              int access_minutes, int refresh_days)
-      : jwt_(jwt), kv_(kv), clock_(clock), access_minutes_(access_minutes),
-        refresh_days_(refresh_days) {}
+  TokenIssuer(const auth::JwtCodec& jwt, RefreshTokens& refresh_tokens, const Clock& clock,
+              int access_minutes)
+      : jwt_(jwt), refresh_tokens_(refresh_tokens), clock_(clock),
+        access_minutes_(access_minutes) {}
 
+  // A fresh access token and a new, independent refresh token (no parent) for `user`.
   Result<TokenPair> Issue(const auth::User& user, const std::string& client_hint);
+  // A fresh access token next to a refresh token issued elsewhere (e.g. by a rotation).
+  TokenPair WithRefreshToken(const auth::User& user, std::string refresh_token) const;
+
   // The TokenResponse body: access_token, token_type, expires_in, refresh_token,
   // refresh_token_secondary (null).
   static std::string ResponseJson(const TokenPair& pair);
 
  private:
   const auth::JwtCodec& jwt_;
-  core::KvStore& kv_;
+  RefreshTokens& refresh_tokens_;
   const Clock& clock_;
   int access_minutes_;
-  int refresh_days_;
 };
 
 }  // namespace magnetar::relay

@@ -7,7 +7,7 @@
 #include "relay/frames.h"
 #include "relay/json_util.h"
 #include "relay/store_reads.h"
-#include "relay/validation.h"
+#include "relay/ws_frames.h"
 
 namespace magnetar::relay {
 
@@ -15,7 +15,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr size_t kMaxSubscribeTopics = 50;
 constexpr size_t kReplayPage = 100;
 constexpr uint16_t kCloseTokenInvalid = 4001;
 
@@ -138,57 +137,42 @@ void RelayWsSession::OnBinary(ws::WsConnection&, std::string_view) {
 
 void RelayWsSession::OnText(ws::WsConnection&, std::string_view text) {
   ArmIdleTimer();
-  auto parsed = ParseJson(text);
-  const json::object* frame = parsed && parsed->is_object() ? &parsed->get_object() : nullptr;
-  if (!subscribed_) {
-    // The first frame must be a subscribe; `type` may be left out.
-    const json::value* type = frame ? frame->if_contains("type") : nullptr;
-    if (!frame || (type && !(type->is_string() && type->get_string() == "subscribe"))) {
-      SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
-      return CloseWith(1000, "");
+  // What the frame means is decided by ParseClientFrame (ws_frames.h, pure and fuzzed); the
+  // handlers below carry it out (they take the parsed object and read its fields through the
+  // same ws_frames validators, which cannot fail for a frame ParseClientFrame accepted).
+  ClientFrame frame = ParseClientFrame(text, subscribed_);
+  switch (frame.kind) {
+    case ClientFrame::Kind::kInvalid:
+      SendError(frame.error_code, frame.error_message);
+      if (frame.close) CloseWith(1000, "");
+      return;
+    case ClientFrame::Kind::kSubscribe:
+      return HandleSubscribe(frame.json->get_object(), /*first=*/!subscribed_);
+    case ClientFrame::Kind::kPing: {
+      std::string pong = R"({"type":"pong","timestamp":")";
+      AppendRfc3339(pong, deps_.clock.Now());
+      pong += R"("})";
+      if (auto conn = conn_.lock()) conn->SendText(std::move(pong));
+      return;
     }
-    return HandleSubscribe(*frame, /*first=*/true);
-  }
-  if (!frame) return SendError("PROCESSING_ERROR", "processing error");
-  const json::value* type = frame->if_contains("type");
-  std::string type_name = "None";
-  if (type && type->is_string()) type_name = std::string(type->get_string());
-  else if (type) type_name = json::serialize(*type);
-  if (type_name == "ping") {
-    std::string pong = R"({"type":"pong","timestamp":")";
-    AppendRfc3339(pong, deps_.clock.Now());
-    pong += R"("})";
-    if (auto conn = conn_.lock()) conn->SendText(std::move(pong));
-  } else if (type_name == "ack") {
-    HandleAck(*frame);
-  } else if (type_name == "unsubscribe") {
-    HandleUnsubscribe(*frame);
-  } else if (type_name == "subscribe") {
-    HandleSubscribe(*frame, /*first=*/false);
-  } else {
-    SendError("UNKNOWN_MESSAGE_TYPE", "Unknown message type: " + type_name);
+    case ClientFrame::Kind::kAck:
+      return HandleAck(frame.json->get_object());
+    case ClientFrame::Kind::kUnsubscribe:
+      return HandleUnsubscribe(frame.json->get_object());
+    case ClientFrame::Kind::kUnknown:
+      return SendError("UNKNOWN_MESSAGE_TYPE", "Unknown message type: " + frame.type_name);
   }
 }
 
 void RelayWsSession::HandleAck(const json::object& frame) {
   // Acks are accepted for compatibility; relay WebSockets keep no delivery state (spec §4.2).
-  const json::value* id = frame.if_contains("message_id");
-  if (!id || !id->is_string()) SendError("PROCESSING_ERROR", "processing error");
+  if (!ParseAckMessageId(frame)) SendError("PROCESSING_ERROR", "processing error");
 }
 
 void RelayWsSession::HandleUnsubscribe(const json::object& frame) {
-  ValidationErrors errors;
-  std::vector<std::string> names;
-  const json::value* topics = frame.if_contains("topics");
-  if (!topics || !topics->is_array() || topics->get_array().empty()) {
-    return SendError("PROCESSING_ERROR", "processing error");
-  }
-  for (const auto& t : topics->get_array()) {
-    auto name = TopicNameValue(t, json::array{"topics"}, errors);
-    if (!name) return SendError("PROCESSING_ERROR", "processing error");
-    names.push_back(std::move(*name));
-  }
-  for (const auto& name : names) {
+  auto names = ParseUnsubscribeTopics(frame);
+  if (!names) return SendError("PROCESSING_ERROR", "processing error");
+  for (const auto& name : *names) {
     auto it = topics_.find(name);
     if (it == topics_.end()) continue;
     deps_.broker.Unsubscribe({auth_.user.user_id, name}, it->second.sink.get());
@@ -201,35 +185,10 @@ void RelayWsSession::HandleSubscribe(const json::object& frame, bool first) {
     SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
     if (first) CloseWith(1000, "");
   };
-  const json::value* topics = frame.if_contains("topics");
-  const json::value* client_id = frame.if_contains("client_id");
-  if (!topics || !topics->is_array() || topics->get_array().empty() ||
-      topics->get_array().size() > kMaxSubscribeTopics) {
-    return fail();
-  }
-  if (!client_id || !client_id->is_string() || client_id->get_string().empty() ||
-      client_id->get_string().size() > 255) {
-    return fail();
-  }
-  std::vector<std::string> names;
-  ValidationErrors errors;
-  for (const auto& t : topics->get_array()) {
-    auto name = TopicNameValue(t, json::array{"topics"}, errors);
-    if (!name) return fail();
-    names.push_back(std::move(*name));
-  }
-  // D15: "last" (default) = live only; "first" = all retained history; an id = after that id.
-  std::optional<MessageId> replay_from;
-  if (const json::value* offset = frame.if_contains("offset"); offset && !offset->is_null()) {
-    if (!offset->is_string()) return fail();
-    const std::string_view o = offset->get_string();
-    if (o == "first") {
-      replay_from = MessageId::Min();
-    } else if (o != "last") {
-      replay_from = MessageId::Parse(o);
-      if (!replay_from) return fail();
-    }
-  }
+  auto fields = ParseSubscribeFields(frame);
+  if (!fields) return fail();
+  const std::vector<std::string>& names = fields->topics;
+  const std::optional<MessageId>& replay_from = fields->replay_from;
   auto conn = conn_.lock();
   if (!conn) return;
   subscribed_ = true;

@@ -114,6 +114,21 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--idempotency-ttl-seconds", c.idempotency_ttl_seconds,
       "How long an Idempotency-Key is remembered")
       ->check(CLI::Range(1, 7 * 86400));
+  opt("--rate-limit-login", c.rate_limit_login,
+      "Password logins per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-refresh", c.rate_limit_refresh,
+      "Refresh-token rotations per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-device-code", c.rate_limit_device_code,
+      "Device-code requests per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-publish", c.rate_limit_publish,
+      "Single publishes per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-bulk", c.rate_limit_bulk,
+      "Bulk publishes per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
   opt("--log-level", c.log_level, "trace, debug, info, warning, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
   opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));

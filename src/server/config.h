@@ -35,6 +35,13 @@ struct ServeConfig {
   uint64_t max_messages_per_topic = 1'000'000;
   int idempotency_ttl_seconds = 600;
 
+  // Requests per minute per client address (relay spec §5.9, D13); 0 = unlimited.
+  int rate_limit_login = 5;
+  int rate_limit_refresh = 10;
+  int rate_limit_device_code = 10;
+  int rate_limit_publish = 120;
+  int rate_limit_bulk = 30;
+
   std::string log_level = "info";
   std::string log_format = "text";
   bool allow_insecure_defaults = false;

@@ -5,11 +5,18 @@
 
 #include "common/log.h"
 #include "server/config.h"
+#include "server/config_file.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
   using namespace magnetar;
   server::ImportReferenceEnvironment();
+  if (const std::string path = server::FindConfigPath(argc, argv); !path.empty()) {
+    if (Status s = server::LoadConfigFile(path); !s.ok()) {
+      std::cerr << "magnetar: " << s.message() << std::endl;
+      return 2;
+    }
+  }
   int exit_code = 0;
   auto config = server::ParseCommandLine(argc, argv, &exit_code);
   if (!config) return exit_code;

@@ -195,6 +195,11 @@ Status Server::Start() {
   relay_options.ws_idle_seconds = s.config.ws_idle_seconds;
   relay_options.poll_max_per_user = s.config.poll_max_per_user;
   relay_options.idempotency_ttl_seconds = s.config.idempotency_ttl_seconds;
+  relay_options.rate_limit_login = s.config.rate_limit_login;
+  relay_options.rate_limit_refresh = s.config.rate_limit_refresh;
+  relay_options.rate_limit_device_code = s.config.rate_limit_device_code;
+  relay_options.rate_limit_publish = s.config.rate_limit_publish;
+  relay_options.rate_limit_bulk = s.config.rate_limit_bulk;
   relay_options.ws.max_message_bytes = s.config.max_body_bytes;
   relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
                         *s.jwt,    *s.blocking, s.tracker, s.clock};

@@ -313,7 +313,9 @@ class MagnetarServer:
                 *self.extra_args]
 
     def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("PULSAR_")}
+        # Only the settings below reach the server: inherited PULSAR_* / MAGNETAR_* variables (the server
+        # reads both) would make runs depend on the caller's shell. Use MAGNETAR_EXTRA_ARGS instead.
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PULSAR_", "MAGNETAR_"))}
         env.update({
             "PULSAR_JWT_SECRET_KEY": self.secret,
             "PULSAR_BOOTSTRAP_ADMIN_USERNAME": self.admin_username,

@@ -19,7 +19,7 @@ def rss_kib(pid: int) -> int:
 
 
 def test_websocket_that_stops_reading_is_disconnected_with_bounded_memory(server_factory):
-    srv = server_factory(label="slow-consumer")
+    srv = server_factory("--rate-limit-publish", "0", label="slow-consumer")
     admin = start_admin(srv)
     topic = unique()
     ws = ws_connect(srv, admin.token, timeout=10)

@@ -1,0 +1,222 @@
+// Refresh tokens on the wire (spec §1.11-§1.14, §5.6): rotation (rate-limited, §5.9), revocation,
+// and the bearer's sessions. The record logic (single use, replay kills the chain) is in
+// RefreshTokens. Also the sign-in federation routes as the reference answers them with OIDC
+// disabled (§5.7, §5.8): Magnetar has no OIDC providers yet, so no device flow either.
+
+#include <cctype>
+
+#include "common/time_format.h"
+#include "relay/json_util.h"
+#include "relay/refresh_tokens.h"
+#include "relay/relay_api.h"
+#include "relay/request_auth.h"
+#include "relay/token_issuer.h"
+#include "relay/validation.h"
+
+namespace magnetar::relay {
+
+namespace {
+
+// pydantic's lax bool: true/false, 0/1 (also as floats) and the usual strings.
+std::optional<bool> LaxBool(const json::value& v, json::array loc, ValidationErrors& errors) {
+  if (v.is_bool()) return v.get_bool();
+  if (v.is_int64() || v.is_uint64() || v.is_double()) {
+    const double d = v.is_int64()    ? static_cast<double>(v.get_int64())
+                     : v.is_uint64() ? static_cast<double>(v.get_uint64())
+                                     : v.get_double();
+    if (d == 0 || d == 1) return d == 1;
+  } else if (v.is_string()) {
+    std::string s(v.get_string());
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* yes : {"1", "on", "t", "true", "y", "yes"}) {
+      if (s == yes) return true;
+    }
+    for (const char* no : {"0", "off", "f", "false", "n", "no"}) {
+      if (s == no) return false;
+    }
+  } else {
+    errors.Add("bool_type", std::move(loc), "Input should be a valid boolean", v);
+    return std::nullopt;
+  }
+  errors.Add("bool_parsing", std::move(loc),
+             "Input should be a valid boolean, unable to interpret input", v);
+  return std::nullopt;
+}
+
+// The failure of a refresh step: 401 "invalid refresh token" + WWW-Authenticate, or a 500 when
+// the store failed.
+http::Response RefreshFailure(const Status& status) {
+  if (status.code() == StatusCode::kUnauthenticated) return Unauthorized(kInvalidRefreshToken);
+  return http::InternalErrorResponse();
+}
+
+// SessionInfo: jti, issued_at, expires_at, last_used_at (null until used), client_hint.
+void AppendSessionJson(std::string& out, const RefreshTokenRecord& r) {
+  out += R"({"jti":)";
+  AppendJsonString(out, r.jti);
+  out += R"(,"issued_at":")";
+  AppendRfc3339(out, r.issued_at);
+  out += R"(","expires_at":")";
+  AppendRfc3339(out, r.expires_at);
+  out += R"(","last_used_at":)";
+  if (r.last_used_at) {
+    out.push_back('"');
+    AppendRfc3339(out, *r.last_used_at);
+    out.push_back('"');
+  } else {
+    out += "null";
+  }
+  out += R"(,"client_hint":)";
+  AppendJsonString(out, r.client_hint);
+  out.push_back('}');
+}
+
+const std::string* FormValue(const std::vector<std::pair<std::string, std::string>>& form,
+                             std::string_view key) {
+  for (const auto& [k, v] : form) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void RelayApi::RegisterTokens(http::HttpService& service) {
+  auto& router = service.router();
+
+  router.Add(
+      http::Verb::post, "/auth/token/refresh",
+      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+        std::string parse_error;
+        auto body = ParseJson(ctx->request.body(), &parse_error);
+        if (!body) return respond(JsonInvalidResponse(parse_error));
+        ValidationErrors errors;
+        const json::object* obj = BodyObject(*body, errors);
+        if (!obj) return respond(errors.ToResponse());
+        auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
+        if (!errors.empty()) return respond(errors.ToResponse());
+        if (auto limited = RateLimited("refresh", options_.rate_limit_refresh, *ctx)) {
+          return respond(std::move(*limited));
+        }
+
+        auto record = refresh_tokens_->CheckForRefresh(*wire);
+        if (!record.ok()) return respond(RefreshFailure(record.status()));
+        auto user = deps_.users.GetById(record->user_id);
+        if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
+          return respond(http::InternalErrorResponse());
+        }
+        if (!user.ok() || !user->is_active) {
+          if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
+            return respond(http::InternalErrorResponse());
+          }
+          return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
+        }
+        auto child = refresh_tokens_->Rotate(record->jti);
+        if (!child.ok()) return respond(RefreshFailure(child.status()));
+        TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
+                           options_.access_token_expire_minutes);
+        respond(http::Response::Json(
+            200, TokenIssuer::ResponseJson(issuer.WithRefreshToken(*user, child->wire))));
+      });
+
+  router.Add(
+      http::Verb::post, "/auth/token/revoke",
+      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+        std::string parse_error;
+        auto body = ParseJson(ctx->request.body(), &parse_error);
+        if (!body) return respond(JsonInvalidResponse(parse_error));
+        ValidationErrors errors;
+        const json::object* obj = BodyObject(*body, errors);
+        if (!obj) return respond(errors.ToResponse());
+        auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
+        bool revoke_chain = false;
+        if (const json::value* chain = obj->if_contains("revoke_chain")) {
+          revoke_chain =
+              LaxBool(*chain, json::array{"body", "revoke_chain"}, errors).value_or(false);
+        }
+        if (!errors.empty()) return respond(errors.ToResponse());
+        if (!ParseRefreshToken(*wire)) return respond(Detail(400, "malformed refresh token"));
+
+        // Unknown jti or wrong secret: 204 all the same, so this is no enumeration oracle.
+        auto record = refresh_tokens_->Verify(*wire);
+        if (!record.ok()) {
+          if (record.status().code() == StatusCode::kNotFound) {
+            return respond(http::Response::Empty(204));
+          }
+          return respond(http::InternalErrorResponse());
+        }
+        Status s = revoke_chain ? refresh_tokens_->RevokeChain(record->jti, RevokeReason::kLogout)
+                                : refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout);
+        if (!s.ok() && s.code() != StatusCode::kNotFound) {
+          return respond(http::InternalErrorResponse());
+        }
+        respond(http::Response::Empty(204));
+      });
+
+  router.Add(http::Verb::get, "/auth/sessions",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               const auto& user = std::get<auth::AuthContext>(outcome).user;
+               auto sessions = refresh_tokens_->ListActive(user.user_id);
+               if (!sessions.ok()) return respond(http::InternalErrorResponse());
+               std::string out = "[";
+               for (size_t i = 0; i < sessions->size(); ++i) {
+                 if (i) out.push_back(',');
+                 AppendSessionJson(out, (*sessions)[i]);
+               }
+               out.push_back(']');
+               respond(http::Response::Json(200, std::move(out)));
+             });
+
+  router.Add(http::Verb::delete_, "/auth/sessions/{jti}",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               const auto& user = std::get<auth::AuthContext>(outcome).user;
+               const std::string jti(ctx->Param("jti"));
+               auto record = refresh_tokens_->Get(jti);
+               if (!record.ok()) return respond(http::InternalErrorResponse());
+               // Another user's session is as invisible as an unknown one.
+               if (!*record || (*record)->user_id != user.user_id) {
+                 return respond(Detail(404, "session not found"));
+               }
+               Status s = refresh_tokens_->Revoke(jti, RevokeReason::kLogout);
+               if (s.code() == StatusCode::kNotFound) {
+                 return respond(Detail(404, "session not found"));
+               }
+               if (!s.ok()) return respond(http::InternalErrorResponse());
+               respond(http::Response::Empty(204));
+             });
+
+  // --- Sign-in federation, as the reference answers with OIDC disabled -----------------------
+
+  router.Add(http::Verb::get, "/auth/oidc/providers",
+             [](const http::RequestContextPtr&, http::Responder respond) {
+               respond(http::Response::Json(200, "[]"));
+             });
+
+  router.Add(http::Verb::post, "/auth/device/code",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               const auto form = ParseForm(ctx->request.body());
+               ValidationErrors errors;
+               if (const std::string* pair = FormValue(form, "pair")) {
+                 LaxBool(json::string(*pair), json::array{"body", "pair"}, errors);
+               }
+               if (!errors.empty()) return respond(errors.ToResponse());
+               if (auto limited =
+                       RateLimited("device_code", options_.rate_limit_device_code, *ctx)) {
+                 return respond(std::move(*limited));
+               }
+               respond(http::Response::Json(
+                   400,
+                   R"({"error":"device_authorization_unavailable","error_description":)"
+                   R"("No OIDC providers configured; device flow requires at least one."})"));
+             });
+}
+
+}  // namespace magnetar::relay

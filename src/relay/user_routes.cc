@@ -1,0 +1,230 @@
+// Admin user management (spec §1.7-§1.10 with correction D12): list, partial update, stats and
+// delete. Nothing is cached: the Authenticator reads the UserStore on every request, so a change
+// (deactivation, permissions, deletion) applies to the user's very next request. A new password is
+// hashed on the blocking pool, never on an I/O thread.
+
+#include <cctype>
+
+#include "auth/password.h"
+#include "relay/json_util.h"
+#include "relay/relay_api.h"
+#include "relay/request_auth.h"
+#include "relay/user_json.h"
+#include "relay/validation.h"
+
+namespace magnetar::relay {
+
+namespace {
+
+// UserUpdate (§1.8): only the keys present in the body are applied.
+struct UserUpdate {
+  std::optional<std::optional<std::string>> email;  // present; the inner nullopt is `null`
+  std::optional<std::string> password;
+  std::optional<std::vector<std::string>> permissions;
+  std::optional<bool> is_active;
+};
+
+// pydantic's lax bool: true/false, 0/1 (also as floats) and the usual strings.
+std::optional<bool> LaxBool(const json::value& v, json::array loc, ValidationErrors& errors) {
+  if (v.is_bool()) return v.get_bool();
+  if (v.is_int64() || v.is_uint64() || v.is_double()) {
+    const double d = v.is_int64()    ? static_cast<double>(v.get_int64())
+                     : v.is_uint64() ? static_cast<double>(v.get_uint64())
+                                     : v.get_double();
+    if (d == 0 || d == 1) return d == 1;
+  } else if (v.is_string()) {
+    std::string s(v.get_string());
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char* yes : {"1", "on", "t", "true", "y", "yes"}) {
+      if (s == yes) return true;
+    }
+    for (const char* no : {"0", "off", "f", "false", "n", "no"}) {
+      if (s == no) return false;
+    }
+  } else {
+    errors.Add("bool_type", std::move(loc), "Input should be a valid boolean", v);
+    return std::nullopt;
+  }
+  errors.Add("bool_parsing", std::move(loc),
+             "Input should be a valid boolean, unable to interpret input", v);
+  return std::nullopt;
+}
+
+// list["admin" | "read" | "write"], duplicates allowed (§1.4).
+std::optional<std::vector<std::string>> PermissionList(const json::value& v,
+                                                       ValidationErrors& errors) {
+  if (!v.is_array()) {
+    errors.Add("list_type", json::array{"body", "permissions"}, "Input should be a valid list", v);
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  const auto& arr = v.get_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    if (!arr[i].is_string() || !auth::ParsePermission(arr[i].get_string())) {
+      json::object c;
+      c["expected"] = "'admin', 'read' or 'write'";
+      errors.Add("enum", json::array{"body", "permissions", i},
+                 "Input should be 'admin', 'read' or 'write'", arr[i], std::move(c));
+      ok = false;
+    } else {
+      out.emplace_back(arr[i].get_string());
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// Explicit null for password/permissions/is_active is a 422 here (the reference ends in a 500).
+std::optional<UserUpdate> ParseUserUpdate(const json::value& body, ValidationErrors& errors) {
+  const json::object* obj = BodyObject(body, errors);
+  if (!obj) return std::nullopt;
+  UserUpdate out;
+  if (const json::value* email = obj->if_contains("email")) {
+    if (email->is_null()) {
+      out.email.emplace(std::nullopt);
+    } else if (email->is_string()) {
+      out.email.emplace(std::string(email->get_string()));
+    } else {
+      errors.Add("string_type", json::array{"body", "email"}, "Input should be a valid string",
+                 *email);
+    }
+  }
+  if (obj->contains("password")) {
+    out.password = StringField(*obj, "password", json::array{"body"}, errors, true, 8);
+  }
+  if (const json::value* permissions = obj->if_contains("permissions")) {
+    out.permissions = PermissionList(*permissions, errors);
+  }
+  if (const json::value* active = obj->if_contains("is_active")) {
+    out.is_active = LaxBool(*active, json::array{"body", "is_active"}, errors);
+  }
+  if (!errors.empty()) return std::nullopt;
+  return out;
+}
+
+std::string UserNotFound(std::string_view user_id) {
+  return "User with ID '" + std::string(user_id) + "' not found";
+}
+
+// Reads, changes and writes back one user; `password_hash`, when set, replaces the stored hash.
+Result<auth::User> ApplyUpdate(auth::UserStore& users, const std::string& user_id,
+                               const UserUpdate& update,
+                               const std::optional<std::string>& password_hash) {
+  auto user = users.GetById(user_id);
+  if (!user.ok()) return user.status();
+  if (update.email) user->email = *update.email;
+  if (password_hash) user->password_hash = *password_hash;
+  if (update.permissions) user->permissions = *update.permissions;
+  if (update.is_active) user->is_active = *update.is_active;
+  if (Status s = users.Update(*user); !s.ok()) return s;
+  return user;
+}
+
+}  // namespace
+
+void RelayApi::RegisterUsers(http::HttpService& service) {
+  auto& router = service.router();
+
+  router.Add(http::Verb::get, "/auth/users",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
+                                                  auth::Permission::kAdmin);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               auto users = deps_.users.List();
+               if (!users.ok()) return respond(http::InternalErrorResponse());
+               std::string out = "[";
+               for (size_t i = 0; i < users->size(); ++i) {
+                 if (i) out.push_back(',');
+                 out += UserPublicJson((*users)[i], deps_.topics);
+               }
+               out.push_back(']');
+               respond(http::Response::Json(200, std::move(out)));
+             });
+
+  router.Add(http::Verb::get, "/auth/users/stats",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
+                                                  auth::Permission::kAdmin);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               auto users = deps_.users.List();
+               if (!users.ok()) return respond(http::InternalErrorResponse());
+               size_t active = 0;
+               for (const auto& u : *users) active += u.is_active ? 1 : 0;
+               respond(http::Response::Json(200, R"({"total_users":)" +
+                                                     std::to_string(users->size()) +
+                                                     R"(,"active_users":)" +
+                                                     std::to_string(active) + "}"));
+             });
+
+  router.Add(
+      http::Verb::patch, "/auth/users/{user_id}",
+      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+        std::string parse_error;
+        auto body = ParseJson(ctx->request.body(), &parse_error);
+        if (!body) return respond(JsonInvalidResponse(parse_error));
+        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kAdmin);
+        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+          return respond(std::move(*refusal));
+        }
+        ValidationErrors errors;
+        auto update = ParseUserUpdate(*body, errors);
+        if (!update) return respond(errors.ToResponse());
+
+        std::string user_id(ctx->Param("user_id"));
+        auto answer = [this, respond, user_id](Result<auth::User> updated) {
+          if (updated.ok()) {
+            return respond(http::Response::Json(200, UserPublicJson(*updated, deps_.topics)));
+          }
+          switch (updated.status().code()) {
+            case StatusCode::kNotFound:
+              return respond(Detail(404, UserNotFound(user_id)));
+            case StatusCode::kInvalidArgument:
+              return respond(Detail(400, updated.status().message()));
+            default:
+              return respond(http::InternalErrorResponse());
+          }
+        };
+        if (!update->password) {
+          return answer(ApplyUpdate(deps_.users, user_id, *update, std::nullopt));
+        }
+        deps_.blocking.Run(
+            ctx->executor,
+            [this, user_id, update = std::move(*update)]() -> Result<auth::User> {
+              // Unknown user: answer 404 without paying for a hash.
+              if (auto user = deps_.users.GetById(user_id); !user.ok()) return user.status();
+              std::string hash = auth::HashPassword(*update.password);
+              if (hash.empty()) return Internal("password hashing failed");
+              return ApplyUpdate(deps_.users, user_id, update, hash);
+            },
+            std::move(answer));
+      });
+
+  router.Add(http::Verb::delete_, "/auth/users/{user_id}",
+             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
+                                                  auth::Permission::kAdmin);
+               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+                 return respond(std::move(*refusal));
+               }
+               const auto& admin = std::get<auth::AuthContext>(outcome).user;
+               const std::string user_id(ctx->Param("user_id"));
+               if (user_id == admin.user_id) {
+                 return respond(Detail(400, "Cannot delete your own user account"));
+               }
+               // Their topics, messages and refresh tokens stay (§1.10); a refresh by a deleted
+               // owner revokes the token then.
+               Status s = deps_.users.Delete(user_id);
+               if (s.code() == StatusCode::kNotFound) {
+                 return respond(Detail(404, UserNotFound(user_id)));
+               }
+               if (!s.ok()) return respond(Detail(500, "Failed to delete user"));
+               respond(http::Response::Empty(204));
+             });
+}
+
+}  // namespace magnetar::relay
