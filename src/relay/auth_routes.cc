@@ -123,22 +123,7 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                auto password = StringField(*obj, "password", loc, errors, true, 8);
                std::vector<std::string> permissions;
                if (const json::value* p = obj->if_contains("permissions"); p && !p->is_null()) {
-                 if (!p->is_array()) {
-                   errors.Add("list_type", json::array{"body", "permissions"},
-                              "Input should be a valid list", *p);
-                 } else {
-                   const auto& arr = p->get_array();
-                   for (size_t i = 0; i < arr.size(); ++i) {
-                     if (!arr[i].is_string() || !auth::ParsePermission(arr[i].get_string())) {
-                       json::object c;
-                       c["expected"] = "'admin', 'read' or 'write'";
-                       errors.Add("enum", json::array{"body", "permissions", i},
-                                  "Input should be 'admin', 'read' or 'write'", arr[i], std::move(c));
-                     } else {
-                       permissions.emplace_back(arr[i].get_string());
-                     }
-                   }
-                 }
+                 if (auto list = PermissionList(*p, errors)) permissions = std::move(*list);
                }
                if (!errors.empty()) return respond(errors.ToResponse());
 

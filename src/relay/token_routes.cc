@@ -17,32 +17,6 @@ namespace magnetar::relay {
 
 namespace {
 
-// pydantic's lax bool: true/false, 0/1 (also as floats) and the usual strings.
-std::optional<bool> LaxBool(const json::value& v, json::array loc, ValidationErrors& errors) {
-  if (v.is_bool()) return v.get_bool();
-  if (v.is_int64() || v.is_uint64() || v.is_double()) {
-    const double d = v.is_int64()    ? static_cast<double>(v.get_int64())
-                     : v.is_uint64() ? static_cast<double>(v.get_uint64())
-                                     : v.get_double();
-    if (d == 0 || d == 1) return d == 1;
-  } else if (v.is_string()) {
-    std::string s(v.get_string());
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (const char* yes : {"1", "on", "t", "true", "y", "yes"}) {
-      if (s == yes) return true;
-    }
-    for (const char* no : {"0", "off", "f", "false", "n", "no"}) {
-      if (s == no) return false;
-    }
-  } else {
-    errors.Add("bool_type", std::move(loc), "Input should be a valid boolean", v);
-    return std::nullopt;
-  }
-  errors.Add("bool_parsing", std::move(loc),
-             "Input should be a valid boolean, unable to interpret input", v);
-  return std::nullopt;
-}
-
 // The failure of a refresh step: 401 "invalid refresh token" + WWW-Authenticate, or a 500 when
 // the store failed.
 http::Response RefreshFailure(const Status& status) {

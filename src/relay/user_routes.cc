@@ -24,56 +24,6 @@ struct UserUpdate {
   std::optional<bool> is_active;
 };
 
-// pydantic's lax bool: true/false, 0/1 (also as floats) and the usual strings.
-std::optional<bool> LaxBool(const json::value& v, json::array loc, ValidationErrors& errors) {
-  if (v.is_bool()) return v.get_bool();
-  if (v.is_int64() || v.is_uint64() || v.is_double()) {
-    const double d = v.is_int64()    ? static_cast<double>(v.get_int64())
-                     : v.is_uint64() ? static_cast<double>(v.get_uint64())
-                                     : v.get_double();
-    if (d == 0 || d == 1) return d == 1;
-  } else if (v.is_string()) {
-    std::string s(v.get_string());
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (const char* yes : {"1", "on", "t", "true", "y", "yes"}) {
-      if (s == yes) return true;
-    }
-    for (const char* no : {"0", "off", "f", "false", "n", "no"}) {
-      if (s == no) return false;
-    }
-  } else {
-    errors.Add("bool_type", std::move(loc), "Input should be a valid boolean", v);
-    return std::nullopt;
-  }
-  errors.Add("bool_parsing", std::move(loc),
-             "Input should be a valid boolean, unable to interpret input", v);
-  return std::nullopt;
-}
-
-// list["admin" | "read" | "write"], duplicates allowed (§1.4).
-std::optional<std::vector<std::string>> PermissionList(const json::value& v,
-                                                       ValidationErrors& errors) {
-  if (!v.is_array()) {
-    errors.Add("list_type", json::array{"body", "permissions"}, "Input should be a valid list", v);
-    return std::nullopt;
-  }
-  std::vector<std::string> out;
-  bool ok = true;
-  const auto& arr = v.get_array();
-  for (size_t i = 0; i < arr.size(); ++i) {
-    if (!arr[i].is_string() || !auth::ParsePermission(arr[i].get_string())) {
-      json::object c;
-      c["expected"] = "'admin', 'read' or 'write'";
-      errors.Add("enum", json::array{"body", "permissions", i},
-                 "Input should be 'admin', 'read' or 'write'", arr[i], std::move(c));
-      ok = false;
-    } else {
-      out.emplace_back(arr[i].get_string());
-    }
-  }
-  if (!ok) return std::nullopt;
-  return out;
-}
 
 // Explicit null for password/permissions/is_active is a 422 here (the reference ends in a 500).
 std::optional<UserUpdate> ParseUserUpdate(const json::value& body, ValidationErrors& errors) {

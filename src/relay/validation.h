@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "relay/json_util.h"
 
@@ -21,6 +22,13 @@ std::optional<std::string> TopicNameValue(const json::value& v, json::array loc,
 
 // The body must be a JSON object: adds model_attributes_type and returns nullptr otherwise.
 const json::object* BodyObject(const json::value& body, ValidationErrors& errors);
+
+// pydantic's lax bool: true/false, 0/1 and the usual strings ("yes", "off", ...).
+std::optional<bool> LaxBool(const json::value& v, json::array loc, ValidationErrors& errors);
+
+// list["admin" | "read" | "write"] at ["body","permissions"], duplicates allowed (spec §1.4).
+std::optional<std::vector<std::string>> PermissionList(const json::value& v,
+                                                       ValidationErrors& errors);
 
 // Appends a path element to a copy of `loc`.
 json::array Loc(json::array loc, json::value element);
