@@ -25,7 +25,7 @@ for flavour in release asan; do
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   run ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 300
-  run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" \
+  run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" MAGNETAR_REQUIRE_BIN=1 \
     "$PYTHON" -m pytest tests/blackbox -q -p no:cacheprovider
 done
 
