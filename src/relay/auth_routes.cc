@@ -81,8 +81,8 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                        out.kind = LoginOutcome::Kind::kBadCredentials;
                        return out;
                      }
-                     out.kind = user->is_active ? LoginOutcome::Kind::kOk
-                                                : LoginOutcome::Kind::kInactive;
+                     out.kind =
+                         user->is_active ? LoginOutcome::Kind::kOk : LoginOutcome::Kind::kInactive;
                      out.user = std::move(user).value();
                      return out;
                    },
@@ -105,66 +105,63 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                    });
              });
 
-  router.Add(http::Verb::post, "/auth/register",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               std::string parse_error;
-               auto body = ParseJson(ctx->request.body(), &parse_error);
-               if (!body) return respond(JsonInvalidResponse(parse_error));
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kAdmin);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
-               }
-               ValidationErrors errors;
-               const json::object* obj = BodyObject(*body, errors);
-               if (!obj) return respond(errors.ToResponse());
-               const json::array loc{"body"};
-               auto username = StringField(*obj, "username", loc, errors, true, 3, 50);
-               auto email = StringField(*obj, "email", loc, errors, false);
-               auto password = StringField(*obj, "password", loc, errors, true, 8);
-               std::vector<std::string> permissions;
-               if (const json::value* p = obj->if_contains("permissions"); p && !p->is_null()) {
-                 if (auto list = PermissionList(*p, errors)) permissions = std::move(*list);
-               }
-               if (!errors.empty()) return respond(errors.ToResponse());
+  router.Add(
+      http::Verb::post, "/auth/register",
+      RequireAuthJson(
+          deps_.authenticator, auth::Permission::kAdmin,
+          [this](const http::RequestContextPtr& ctx, auth::AuthContext, json::value body_value,
+                 http::Responder respond) {
+            const json::value* body = &body_value;
+            ValidationErrors errors;
+            const json::object* obj = BodyObject(*body, errors);
+            if (!obj) return respond(errors.ToResponse());
+            const json::array loc{"body"};
+            auto username = StringField(*obj, "username", loc, errors, true, 3, 50);
+            auto email = StringField(*obj, "email", loc, errors, false);
+            auto password = StringField(*obj, "password", loc, errors, true, 8);
+            std::vector<std::string> permissions;
+            if (const json::value* p = obj->if_contains("permissions"); p && !p->is_null()) {
+              if (auto list = PermissionList(*p, errors)) permissions = std::move(*list);
+            }
+            if (!errors.empty()) return respond(errors.ToResponse());
 
-               auth::User user;
-               user.user_id = NewUuid4();
-               user.username = *username;
-               user.email = email;
-               user.is_active = true;
-               user.created_at = deps_.clock.Now();
-               user.permissions = std::move(permissions);
-               deps_.blocking.Run(
-                   ctx->executor,
-                   [this, user = std::move(user), password = *password]() mutable {
-                     user.password_hash = auth::HashPassword(password);
-                     Status s = deps_.users.Create(user);
-                     return std::make_pair(std::move(s), std::move(user));
-                   },
-                   [this, respond](std::pair<Status, auth::User> result) {
-                     auto& [status, user] = result;
-                     if (status.code() == StatusCode::kAlreadyExists) {
-                       return respond(Detail(400, "Username '" + user.username + "' already exists"));
-                     }
-                     if (!status.ok()) return respond(http::InternalErrorResponse());
-                     respond(http::Response::Json(201, UserPublicJson(user, deps_.topics)));
-                   });
-             });
+            auth::User user;
+            user.user_id = NewUuid4();
+            user.username = *username;
+            user.email = email;
+            user.is_active = true;
+            user.created_at = deps_.clock.Now();
+            user.permissions = std::move(permissions);
+            deps_.blocking.Run(
+                ctx->executor,
+                [this, user = std::move(user), password = *password]() mutable {
+                  user.password_hash = auth::HashPassword(password);
+                  Status s = deps_.users.Create(user);
+                  return std::make_pair(std::move(s), std::move(user));
+                },
+                [this, respond](std::pair<Status, auth::User> result) {
+                  auto& [status, user] = result;
+                  if (status.code() == StatusCode::kAlreadyExists) {
+                    return respond(Detail(400, "Username '" + user.username + "' already exists"));
+                  }
+                  if (!status.ok()) return respond(http::InternalErrorResponse());
+                  respond(http::Response::Json(201, UserPublicJson(user, deps_.topics)));
+                });
+          }));
 
   router.Add(http::Verb::get, "/auth/me",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
-               }
-               const auto& user = std::get<auth::AuthContext>(outcome).user;
-               respond(http::Response::Json(200, UserPublicJson(user, deps_.topics)));
-             });
+             RequireAuth(deps_.authenticator, std::nullopt,
+                         [this](const http::RequestContextPtr&, auth::AuthContext auth,
+                                http::Responder respond) {
+                           const auto& user = auth.user;
+                           respond(http::Response::Json(200, UserPublicJson(user, deps_.topics)));
+                         }));
 
   router.Add(http::Verb::post, "/auth/logout",
              [this](const http::RequestContextPtr& ctx, http::Responder respond) {
                // A decodable, non-revoked token; the user is not looked up (spec §1.5).
-               auto token = auth::ParseBearer(ctx->Header(boost::beast::http::field::authorization));
+               auto token =
+                   auth::ParseBearer(ctx->Header(boost::beast::http::field::authorization));
                if (!token) return respond(Unauthorized("Not authenticated"));
                auto claims = deps_.jwt.Verify(*token, deps_.clock.NowSeconds());
                if (!claims.ok()) return respond(Unauthorized("Invalid or expired token"));

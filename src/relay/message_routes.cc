@@ -2,7 +2,6 @@
 // POST /api/v1/messages/bulk, both with Idempotency-Key.
 
 #include <boost/asio/steady_timer.hpp>
-
 #include <map>
 
 #include "common/log.h"
@@ -96,122 +95,117 @@ std::string IdempotencyKeyHeader(const http::RequestContext& ctx) {
 }  // namespace
 
 void RelayApi::RegisterMessages(http::HttpService& service) {
-  auto gate = std::make_shared<IdempotencyGate>(deps_.kv, deps_.clock,
-                                                options_.idempotency_ttl_seconds);
+  auto gate =
+      std::make_shared<IdempotencyGate>(deps_.kv, deps_.clock, options_.idempotency_ttl_seconds);
 
   service.router().Add(
       http::Verb::post, "/api/v1/messages",
-      [this, gate](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kWrite);
-        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-          return respond(std::move(*refusal));
-        }
-        auth::User user = std::move(std::get<auth::AuthContext>(outcome).user);
-        ValidationErrors errors;
-        auto request = ParseMessageRequest(*body, json::array{"body"}, errors);
-        if (!request) return respond(errors.ToResponse());
-        if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
-          return respond(std::move(*limited));
-        }
-        if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
-          return respond(Detail(500, "Failed to create topic"));
-        }
-        const std::string key = IdempotencyKeyHeader(*ctx);
-        std::string scoped, fingerprint;
-        if (!key.empty()) {
-          scoped = IdempotencyGate::ScopedKey("single", user.user_id, key);
-          fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
-        }
-        WithIdempotency(
-            gate, ctx, respond, scoped, fingerprint, 201,
-            [this, user, request = std::move(*request)](Finish finish) {
-              std::vector<core::DraftPtr> drafts{request.ToDraft(deps_.clock.Now())};
-              deps_.broker.Publish(
-                  {user.user_id, request.topic}, std::move(drafts),
-                  [finish](Result<std::vector<core::MessagePtr>> stored) {
-                    if (!stored.ok()) {
-                      Logger("relay")->warn("publish failed: {}", stored.status().ToString());
-                      const unsigned status =
-                          stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
-                      return finish(Detail(status, "Failed to store message"), false);
-                    }
-                    finish(http::Response::Json(201, PublishResponseJson(*stored->front())), true);
-                  });
-            });
-      });
+      RequireAuthJson(
+          deps_.authenticator, auth::Permission::kWrite,
+          [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
+                       json::value body_value, http::Responder respond) {
+            const json::value* body = &body_value;
+            auth::User user = std::move(auth.user);
+            ValidationErrors errors;
+            auto request = ParseMessageRequest(*body, json::array{"body"}, errors);
+            if (!request) return respond(errors.ToResponse());
+            if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
+              return respond(std::move(*limited));
+            }
+            if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
+              return respond(Detail(500, "Failed to create topic"));
+            }
+            const std::string key = IdempotencyKeyHeader(*ctx);
+            std::string scoped, fingerprint;
+            if (!key.empty()) {
+              scoped = IdempotencyGate::ScopedKey("single", user.user_id, key);
+              fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
+            }
+            WithIdempotency(
+                gate, ctx, respond, scoped, fingerprint, 201,
+                [this, user, request = std::move(*request)](Finish finish) {
+                  std::vector<core::DraftPtr> drafts{request.ToDraft(deps_.clock.Now())};
+                  deps_.broker.Publish(
+                      {user.user_id, request.topic}, std::move(drafts),
+                      [finish](Result<std::vector<core::MessagePtr>> stored) {
+                        if (!stored.ok()) {
+                          Logger("relay")->warn("publish failed: {}", stored.status().ToString());
+                          const unsigned status =
+                              stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
+                          return finish(Detail(status, "Failed to store message"), false);
+                        }
+                        finish(http::Response::Json(201, PublishResponseJson(*stored->front())),
+                               true);
+                      });
+                });
+          }));
 
   service.router().Add(
       http::Verb::post, "/api/v1/messages/bulk",
-      [this, gate](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kWrite);
-        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-          return respond(std::move(*refusal));
-        }
-        auth::User user = std::move(std::get<auth::AuthContext>(outcome).user);
+      RequireAuthJson(
+          deps_.authenticator, auth::Permission::kWrite,
+          [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
+                       json::value body_value, http::Responder respond) {
+            const json::value* body = &body_value;
+            auth::User user = std::move(auth.user);
 
-        ValidationErrors errors;
-        const json::object* obj = BodyObject(*body, errors);
-        if (!obj) return respond(errors.ToResponse());
-        std::vector<MessageRequest> requests;
-        const json::value* list = obj->if_contains("messages");
-        if (!list) {
-          errors.Missing(json::array{"body", "messages"}, *body);
-        } else if (!list->is_array()) {
-          errors.Add("list_type", json::array{"body", "messages"}, "Input should be a valid list",
-                     *list);
-        } else {
-          const auto& arr = list->get_array();
-          if (arr.empty() || arr.size() > kMaxBulkItems) {
-            json::object c;
-            c["field_type"] = "List";
-            const bool too_short = arr.empty();
-            if (too_short) {
-              c["min_length"] = 1;
+            ValidationErrors errors;
+            const json::object* obj = BodyObject(*body, errors);
+            if (!obj) return respond(errors.ToResponse());
+            std::vector<MessageRequest> requests;
+            const json::value* list = obj->if_contains("messages");
+            if (!list) {
+              errors.Missing(json::array{"body", "messages"}, *body);
+            } else if (!list->is_array()) {
+              errors.Add("list_type", json::array{"body", "messages"},
+                         "Input should be a valid list", *list);
             } else {
-              c["max_length"] = kMaxBulkItems;
-            }
-            c["actual_length"] = arr.size();
-            errors.Add(too_short ? "too_short" : "too_long", json::array{"body", "messages"},
-                       too_short ? "List should have at least 1 item after validation, not 0"
-                                 : "List should have at most 100 items after validation, not " +
-                                       std::to_string(arr.size()),
-                       nullptr, std::move(c));
-          } else {
-            for (size_t i = 0; i < arr.size(); ++i) {
-              auto r = ParseMessageRequest(arr[i], json::array{"body", "messages", i}, errors);
-              if (r) requests.push_back(std::move(*r));
-            }
-          }
-        }
-        if (!errors.empty()) return respond(errors.ToResponse());
-        if (auto limited = RateLimited("bulk", options_.rate_limit_bulk, *ctx)) {
-          return respond(std::move(*limited));
-        }
-
-        const std::string key = IdempotencyKeyHeader(*ctx);
-        std::string scoped, fingerprint;
-        if (!key.empty()) {
-          scoped = IdempotencyGate::ScopedKey("bulk", user.user_id, key);
-          fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
-        }
-        WithIdempotency(
-            gate, ctx, respond, scoped, fingerprint, 207,
-            [this, user, requests = std::move(requests)](Finish finish) {
-              for (const auto& r : requests) {
-                if (!EnsureTopic(deps_.topics, user, r.topic, deps_.clock).ok()) {
-                  return finish(Detail(403, "Access denied to one or more requested topics"),
-                                false);
+              const auto& arr = list->get_array();
+              if (arr.empty() || arr.size() > kMaxBulkItems) {
+                json::object c;
+                c["field_type"] = "List";
+                const bool too_short = arr.empty();
+                if (too_short) {
+                  c["min_length"] = 1;
+                } else {
+                  c["max_length"] = kMaxBulkItems;
+                }
+                c["actual_length"] = arr.size();
+                errors.Add(too_short ? "too_short" : "too_long", json::array{"body", "messages"},
+                           too_short ? "List should have at least 1 item after validation, not 0"
+                                     : "List should have at most 100 items after validation, not " +
+                                           std::to_string(arr.size()),
+                           nullptr, std::move(c));
+              } else {
+                for (size_t i = 0; i < arr.size(); ++i) {
+                  auto r = ParseMessageRequest(arr[i], json::array{"body", "messages", i}, errors);
+                  if (r) requests.push_back(std::move(*r));
                 }
               }
-              PublishBulk(user, requests, std::move(finish));
-            });
-      });
+            }
+            if (!errors.empty()) return respond(errors.ToResponse());
+            if (auto limited = RateLimited("bulk", options_.rate_limit_bulk, *ctx)) {
+              return respond(std::move(*limited));
+            }
+
+            const std::string key = IdempotencyKeyHeader(*ctx);
+            std::string scoped, fingerprint;
+            if (!key.empty()) {
+              scoped = IdempotencyGate::ScopedKey("bulk", user.user_id, key);
+              fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
+            }
+            WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
+                            [this, user, requests = std::move(requests)](Finish finish) {
+                              for (const auto& r : requests) {
+                                if (!EnsureTopic(deps_.topics, user, r.topic, deps_.clock).ok()) {
+                                  return finish(
+                                      Detail(403, "Access denied to one or more requested topics"),
+                                      false);
+                                }
+                              }
+                              PublishBulk(user, requests, std::move(finish));
+                            });
+          }));
 }
 
 namespace {
@@ -251,9 +245,9 @@ struct BulkState {
         out += R"(,"status":"accepted","error":null})";
       }
     }
-    out += R"(],"summary":{"total":)" + std::to_string(items.size()) +
-           R"(,"accepted":)" + std::to_string(accepted) +
-           R"(,"rejected":)" + std::to_string(items.size() - accepted) + "}}";
+    out += R"(],"summary":{"total":)" + std::to_string(items.size()) + R"(,"accepted":)" +
+           std::to_string(accepted) + R"(,"rejected":)" + std::to_string(items.size() - accepted) +
+           "}}";
     // Recorded for idempotent replay only when something was stored.
     finish(http::Response::Json(207, std::move(out)), accepted > 0);
   }
@@ -279,24 +273,23 @@ void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequ
     std::vector<core::DraftPtr> drafts;
     drafts.reserve(indexes.size());
     for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
-    deps_.broker.Publish(
-        {user.user_id, topic}, std::move(drafts),
-        [state, indexes](Result<std::vector<core::MessagePtr>> stored) {
-          bool last = false;
-          {
-            std::lock_guard lock(state->mutex);
-            for (size_t k = 0; k < indexes.size(); ++k) {
-              auto& item = state->items[indexes[k]];
-              if (stored.ok()) {
-                item.message_id = (*stored)[k]->id.ToString();
-              } else {
-                item.error = stored.status().message();
-              }
-            }
-            last = --state->pending_batches == 0;
-          }
-          if (last) state->Done();
-        });
+    deps_.broker.Publish({user.user_id, topic}, std::move(drafts),
+                         [state, indexes = indexes](Result<std::vector<core::MessagePtr>> stored) {
+                           bool last = false;
+                           {
+                             std::lock_guard lock(state->mutex);
+                             for (size_t k = 0; k < indexes.size(); ++k) {
+                               auto& item = state->items[indexes[k]];
+                               if (stored.ok()) {
+                                 item.message_id = (*stored)[k]->id.ToString();
+                               } else {
+                                 item.error = stored.status().message();
+                               }
+                             }
+                             last = --state->pending_batches == 0;
+                           }
+                           if (last) state->Done();
+                         });
   }
 }
 

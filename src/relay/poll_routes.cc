@@ -11,47 +11,43 @@ namespace magnetar::relay {
 void RelayApi::RegisterPoll(http::HttpService& service) {
   service.router().Add(
       http::Verb::post, "/messages/poll",
-      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kRead);
-        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-          return respond(std::move(*refusal));
-        }
-        const auto& user = std::get<auth::AuthContext>(outcome).user;
-        ValidationErrors errors;
-        auto request = ParsePollRequest(*body, errors);
-        if (!request) return respond(errors.ToResponse());
+      RequireAuthJson(deps_.authenticator, auth::Permission::kRead,
+                      [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
+                             json::value body_value, http::Responder respond) {
+                        const json::value* body = &body_value;
+                        const auto& user = auth.user;
+                        ValidationErrors errors;
+                        auto request = ParsePollRequest(*body, errors);
+                        if (!request) return respond(errors.ToResponse());
 
-        std::vector<core::TopicKey> keys;
-        for (const auto& name : request->topics) keys.push_back({user.user_id, name});
-        const bool catch_up = !request->since.empty();
-        auto waiter = std::make_shared<PollWaiter>(
-            *polls_, ctx->executor, user.user_id, std::move(keys), std::move(request->since),
-            catch_up, std::chrono::seconds(request->timeout), respond);
-        if (!polls_->Add(waiter)) {
-          // D13: a 429 says when to come back.
-          return respond(Detail(429, "Too many concurrent poll connections")
-                             .WithHeader("Retry-After", "1"));
-        }
-        // D14: a client that goes away is noticed; its waiter goes (it held no messages).
-        ctx->on_client_gone = [weak = std::weak_ptr<PollWaiter>(waiter)] {
-          if (auto w = weak.lock()) w->AnswerNow();
-        };
-        waiter->Start();
-      });
+                        std::vector<core::TopicKey> keys;
+                        for (const auto& name : request->topics)
+                          keys.push_back({user.user_id, name});
+                        const bool catch_up = !request->since.empty();
+                        auto waiter = std::make_shared<PollWaiter>(
+                            *polls_, ctx->executor, user.user_id, std::move(keys),
+                            std::move(request->since), catch_up,
+                            std::chrono::seconds(request->timeout), respond);
+                        if (!polls_->Add(waiter)) {
+                          // D13: a 429 says when to come back.
+                          return respond(Detail(429, "Too many concurrent poll connections")
+                                             .WithHeader("Retry-After", "1"));
+                        }
+                        // D14: a client that goes away is noticed; its waiter goes (it held no
+                        // messages).
+                        ctx->on_client_gone = [weak = std::weak_ptr<PollWaiter>(waiter)] {
+                          if (auto w = weak.lock()) w->AnswerNow();
+                        };
+                        waiter->Start();
+                      }));
 
   service.router().Add(http::Verb::get, "/messages/poll/stats",
-                       [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-                         auto outcome =
-                             AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
-                         if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                           return respond(std::move(*refusal));
-                         }
-                         const auto& user = std::get<auth::AuthContext>(outcome).user;
-                         respond(http::Response::Json(200, polls_->StatsJson(user)));
-                       });
+                       RequireAuth(deps_.authenticator, std::nullopt,
+                                   [this](const http::RequestContextPtr&, auth::AuthContext auth,
+                                          http::Responder respond) {
+                                     const auto& user = auth.user;
+                                     respond(http::Response::Json(200, polls_->StatsJson(user)));
+                                   }));
 }
 
 }  // namespace magnetar::relay

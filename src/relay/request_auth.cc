@@ -26,4 +26,28 @@ AuthOutcome AuthenticateRequest(const auth::Authenticator& authenticator,
   return std::move(result).value();
 }
 
+http::Handler RequireAuth(const auth::Authenticator& authenticator,
+                          std::optional<auth::Permission> required, AuthedHandler handler) {
+  return [&authenticator, required, handler = std::move(handler)](
+             const http::RequestContextPtr& ctx, http::Responder respond) {
+    auto outcome = AuthenticateRequest(authenticator, *ctx, required);
+    if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
+    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+  };
+}
+
+http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
+                              std::optional<auth::Permission> required, JsonAuthedHandler handler) {
+  return [&authenticator, required, handler = std::move(handler)](
+             const http::RequestContextPtr& ctx, http::Responder respond) {
+    std::string parse_error;
+    auto body = ParseJson(ctx->request.body(), &parse_error);
+    if (!body) return respond(JsonInvalidResponse(parse_error));
+    auto outcome = AuthenticateRequest(authenticator, *ctx, required);
+    if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
+    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(*body),
+            std::move(respond));
+  };
+}
+
 }  // namespace magnetar::relay

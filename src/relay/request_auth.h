@@ -3,6 +3,8 @@
 // Authentication of one relay HTTP request (spec §0.3): bearer header, JWT, deny-list, user,
 // active flag, then the permission the route needs. On failure, the exact response to send.
 
+#include <boost/json/value.hpp>
+#include <functional>
 #include <optional>
 #include <variant>
 
@@ -20,5 +22,20 @@ AuthOutcome AuthenticateRequest(const auth::Authenticator& authenticator,
 
 // Maps an auth Status to its response (401 with WWW-Authenticate, or 403).
 http::Response AuthErrorResponse(const Status& status);
+
+// A route handler that runs only for an authenticated caller.
+using AuthedHandler =
+    std::function<void(const http::RequestContextPtr&, auth::AuthContext, http::Responder)>;
+// Wraps `handler`: refuses the request itself (401/403, spec §0.3) unless the caller is
+// authenticated and has `required`.
+http::Handler RequireAuth(const auth::Authenticator& authenticator,
+                          std::optional<auth::Permission> required, AuthedHandler handler);
+
+// The same for routes with a JSON body, which is parsed first: a body that is not JSON is
+// refused with 422 before authentication, as FastAPI does.
+using JsonAuthedHandler = std::function<void(const http::RequestContextPtr&, auth::AuthContext,
+                                             boost::json::value, http::Responder)>;
+http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
+                              std::optional<auth::Permission> required, JsonAuthedHandler handler);
 
 }  // namespace magnetar::relay

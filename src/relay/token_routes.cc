@@ -58,114 +58,110 @@ const std::string* FormValue(const std::vector<std::pair<std::string, std::strin
 void RelayApi::RegisterTokens(http::HttpService& service) {
   auto& router = service.router();
 
-  router.Add(
-      http::Verb::post, "/auth/token/refresh",
-      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        ValidationErrors errors;
-        const json::object* obj = BodyObject(*body, errors);
-        if (!obj) return respond(errors.ToResponse());
-        auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
-        if (!errors.empty()) return respond(errors.ToResponse());
-        if (auto limited = RateLimited("refresh", options_.rate_limit_refresh, *ctx)) {
-          return respond(std::move(*limited));
-        }
-
-        auto record = refresh_tokens_->CheckForRefresh(*wire);
-        if (!record.ok()) return respond(RefreshFailure(record.status()));
-        auto user = deps_.users.GetById(record->user_id);
-        if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
-          return respond(http::InternalErrorResponse());
-        }
-        if (!user.ok() || !user->is_active) {
-          if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
-            return respond(http::InternalErrorResponse());
-          }
-          return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
-        }
-        auto child = refresh_tokens_->Rotate(record->jti);
-        if (!child.ok()) return respond(RefreshFailure(child.status()));
-        TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
-                           options_.access_token_expire_minutes);
-        respond(http::Response::Json(
-            200, TokenIssuer::ResponseJson(issuer.WithRefreshToken(*user, child->wire))));
-      });
-
-  router.Add(
-      http::Verb::post, "/auth/token/revoke",
-      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        ValidationErrors errors;
-        const json::object* obj = BodyObject(*body, errors);
-        if (!obj) return respond(errors.ToResponse());
-        auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
-        bool revoke_chain = false;
-        if (const json::value* chain = obj->if_contains("revoke_chain")) {
-          revoke_chain =
-              LaxBool(*chain, json::array{"body", "revoke_chain"}, errors).value_or(false);
-        }
-        if (!errors.empty()) return respond(errors.ToResponse());
-        if (!ParseRefreshToken(*wire)) return respond(Detail(400, "malformed refresh token"));
-
-        // Unknown jti or wrong secret: 204 all the same, so this is no enumeration oracle.
-        auto record = refresh_tokens_->Verify(*wire);
-        if (!record.ok()) {
-          if (record.status().code() == StatusCode::kNotFound) {
-            return respond(http::Response::Empty(204));
-          }
-          return respond(http::InternalErrorResponse());
-        }
-        Status s = revoke_chain ? refresh_tokens_->RevokeChain(record->jti, RevokeReason::kLogout)
-                                : refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout);
-        if (!s.ok() && s.code() != StatusCode::kNotFound) {
-          return respond(http::InternalErrorResponse());
-        }
-        respond(http::Response::Empty(204));
-      });
-
-  router.Add(http::Verb::get, "/auth/sessions",
+  router.Add(http::Verb::post, "/auth/token/refresh",
              [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
+               std::string parse_error;
+               auto body = ParseJson(ctx->request.body(), &parse_error);
+               if (!body) return respond(JsonInvalidResponse(parse_error));
+               ValidationErrors errors;
+               const json::object* obj = BodyObject(*body, errors);
+               if (!obj) return respond(errors.ToResponse());
+               auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
+               if (!errors.empty()) return respond(errors.ToResponse());
+               if (auto limited = RateLimited("refresh", options_.rate_limit_refresh, *ctx)) {
+                 return respond(std::move(*limited));
                }
-               const auto& user = std::get<auth::AuthContext>(outcome).user;
-               auto sessions = refresh_tokens_->ListActive(user.user_id);
-               if (!sessions.ok()) return respond(http::InternalErrorResponse());
-               std::string out = "[";
-               for (size_t i = 0; i < sessions->size(); ++i) {
-                 if (i) out.push_back(',');
-                 AppendSessionJson(out, (*sessions)[i]);
+
+               auto record = refresh_tokens_->CheckForRefresh(*wire);
+               if (!record.ok()) return respond(RefreshFailure(record.status()));
+               auto user = deps_.users.GetById(record->user_id);
+               if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
+                 return respond(http::InternalErrorResponse());
                }
-               out.push_back(']');
-               respond(http::Response::Json(200, std::move(out)));
+               if (!user.ok() || !user->is_active) {
+                 if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
+                   return respond(http::InternalErrorResponse());
+                 }
+                 return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
+               }
+               auto child = refresh_tokens_->Rotate(record->jti);
+               if (!child.ok()) return respond(RefreshFailure(child.status()));
+               TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
+                                  options_.access_token_expire_minutes);
+               respond(http::Response::Json(
+                   200, TokenIssuer::ResponseJson(issuer.WithRefreshToken(*user, child->wire))));
              });
 
-  router.Add(http::Verb::delete_, "/auth/sessions/{jti}",
+  router.Add(http::Verb::post, "/auth/token/revoke",
              [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, std::nullopt);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
+               std::string parse_error;
+               auto body = ParseJson(ctx->request.body(), &parse_error);
+               if (!body) return respond(JsonInvalidResponse(parse_error));
+               ValidationErrors errors;
+               const json::object* obj = BodyObject(*body, errors);
+               if (!obj) return respond(errors.ToResponse());
+               auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
+               bool revoke_chain = false;
+               if (const json::value* chain = obj->if_contains("revoke_chain")) {
+                 revoke_chain =
+                     LaxBool(*chain, json::array{"body", "revoke_chain"}, errors).value_or(false);
                }
-               const auto& user = std::get<auth::AuthContext>(outcome).user;
-               const std::string jti(ctx->Param("jti"));
-               auto record = refresh_tokens_->Get(jti);
-               if (!record.ok()) return respond(http::InternalErrorResponse());
-               // Another user's session is as invisible as an unknown one.
-               if (!*record || (*record)->user_id != user.user_id) {
-                 return respond(Detail(404, "session not found"));
+               if (!errors.empty()) return respond(errors.ToResponse());
+               if (!ParseRefreshToken(*wire))
+                 return respond(Detail(400, "malformed refresh token"));
+
+               // Unknown jti or wrong secret: 204 all the same, so this is no enumeration oracle.
+               auto record = refresh_tokens_->Verify(*wire);
+               if (!record.ok()) {
+                 if (record.status().code() == StatusCode::kNotFound) {
+                   return respond(http::Response::Empty(204));
+                 }
+                 return respond(http::InternalErrorResponse());
                }
-               Status s = refresh_tokens_->Revoke(jti, RevokeReason::kLogout);
-               if (s.code() == StatusCode::kNotFound) {
-                 return respond(Detail(404, "session not found"));
+               Status s = revoke_chain
+                              ? refresh_tokens_->RevokeChain(record->jti, RevokeReason::kLogout)
+                              : refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout);
+               if (!s.ok() && s.code() != StatusCode::kNotFound) {
+                 return respond(http::InternalErrorResponse());
                }
-               if (!s.ok()) return respond(http::InternalErrorResponse());
                respond(http::Response::Empty(204));
              });
+
+  router.Add(http::Verb::get, "/auth/sessions",
+             RequireAuth(deps_.authenticator, std::nullopt,
+                         [this](const http::RequestContextPtr&, auth::AuthContext auth,
+                                http::Responder respond) {
+                           const auto& user = auth.user;
+                           auto sessions = refresh_tokens_->ListActive(user.user_id);
+                           if (!sessions.ok()) return respond(http::InternalErrorResponse());
+                           std::string out = "[";
+                           for (size_t i = 0; i < sessions->size(); ++i) {
+                             if (i) out.push_back(',');
+                             AppendSessionJson(out, (*sessions)[i]);
+                           }
+                           out.push_back(']');
+                           respond(http::Response::Json(200, std::move(out)));
+                         }));
+
+  router.Add(http::Verb::delete_, "/auth/sessions/{jti}",
+             RequireAuth(deps_.authenticator, std::nullopt,
+                         [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
+                                http::Responder respond) {
+                           const auto& user = auth.user;
+                           const std::string jti(ctx->Param("jti"));
+                           auto record = refresh_tokens_->Get(jti);
+                           if (!record.ok()) return respond(http::InternalErrorResponse());
+                           // Another user's session is as invisible as an unknown one.
+                           if (!*record || (*record)->user_id != user.user_id) {
+                             return respond(Detail(404, "session not found"));
+                           }
+                           Status s = refresh_tokens_->Revoke(jti, RevokeReason::kLogout);
+                           if (s.code() == StatusCode::kNotFound) {
+                             return respond(Detail(404, "session not found"));
+                           }
+                           if (!s.ok()) return respond(http::InternalErrorResponse());
+                           respond(http::Response::Empty(204));
+                         }));
 
   // --- Sign-in federation, as the reference answers with OIDC disabled -----------------------
 
@@ -174,23 +170,22 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                respond(http::Response::Json(200, "[]"));
              });
 
-  router.Add(http::Verb::post, "/auth/device/code",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               const auto form = ParseForm(ctx->request.body());
-               ValidationErrors errors;
-               if (const std::string* pair = FormValue(form, "pair")) {
-                 LaxBool(json::string(*pair), json::array{"body", "pair"}, errors);
-               }
-               if (!errors.empty()) return respond(errors.ToResponse());
-               if (auto limited =
-                       RateLimited("device_code", options_.rate_limit_device_code, *ctx)) {
-                 return respond(std::move(*limited));
-               }
-               respond(http::Response::Json(
-                   400,
-                   R"({"error":"device_authorization_unavailable","error_description":)"
-                   R"("No OIDC providers configured; device flow requires at least one."})"));
-             });
+  router.Add(
+      http::Verb::post, "/auth/device/code",
+      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+        const auto form = ParseForm(ctx->request.body());
+        ValidationErrors errors;
+        if (const std::string* pair = FormValue(form, "pair")) {
+          LaxBool(json::string(*pair), json::array{"body", "pair"}, errors);
+        }
+        if (!errors.empty()) return respond(errors.ToResponse());
+        if (auto limited = RateLimited("device_code", options_.rate_limit_device_code, *ctx)) {
+          return respond(std::move(*limited));
+        }
+        respond(http::Response::Json(
+            400, R"({"error":"device_authorization_unavailable","error_description":)"
+                 R"("No OIDC providers configured; device flow requires at least one."})"));
+      });
 }
 
 }  // namespace magnetar::relay

@@ -24,7 +24,6 @@ struct UserUpdate {
   std::optional<bool> is_active;
 };
 
-
 // Explicit null for password/permissions/is_active is a 422 here (the reference ends in a 500).
 std::optional<UserUpdate> ParseUserUpdate(const json::value& body, ValidationErrors& errors) {
   const json::object* obj = BodyObject(body, errors);
@@ -77,104 +76,92 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
   auto& router = service.router();
 
   router.Add(http::Verb::get, "/auth/users",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
-                                                  auth::Permission::kAdmin);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
-               }
-               auto users = deps_.users.List();
-               if (!users.ok()) return respond(http::InternalErrorResponse());
-               std::string out = "[";
-               for (size_t i = 0; i < users->size(); ++i) {
-                 if (i) out.push_back(',');
-                 out += UserPublicJson((*users)[i], deps_.topics);
-               }
-               out.push_back(']');
-               respond(http::Response::Json(200, std::move(out)));
-             });
+             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+                         [this](const http::RequestContextPtr&, auth::AuthContext,
+                                http::Responder respond) {
+                           auto users = deps_.users.List();
+                           if (!users.ok()) return respond(http::InternalErrorResponse());
+                           std::string out = "[";
+                           for (size_t i = 0; i < users->size(); ++i) {
+                             if (i) out.push_back(',');
+                             out += UserPublicJson((*users)[i], deps_.topics);
+                           }
+                           out.push_back(']');
+                           respond(http::Response::Json(200, std::move(out)));
+                         }));
 
   router.Add(http::Verb::get, "/auth/users/stats",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
-                                                  auth::Permission::kAdmin);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
-               }
-               auto users = deps_.users.List();
-               if (!users.ok()) return respond(http::InternalErrorResponse());
-               size_t active = 0;
-               for (const auto& u : *users) active += u.is_active ? 1 : 0;
-               respond(http::Response::Json(200, R"({"total_users":)" +
-                                                     std::to_string(users->size()) +
-                                                     R"(,"active_users":)" +
-                                                     std::to_string(active) + "}"));
-             });
+             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+                         [this](const http::RequestContextPtr&, auth::AuthContext,
+                                http::Responder respond) {
+                           auto users = deps_.users.List();
+                           if (!users.ok()) return respond(http::InternalErrorResponse());
+                           size_t active = 0;
+                           for (const auto& u : *users) active += u.is_active ? 1 : 0;
+                           respond(http::Response::Json(
+                               200, R"({"total_users":)" + std::to_string(users->size()) +
+                                        R"(,"active_users":)" + std::to_string(active) + "}"));
+                         }));
 
   router.Add(
       http::Verb::patch, "/auth/users/{user_id}",
-      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-        std::string parse_error;
-        auto body = ParseJson(ctx->request.body(), &parse_error);
-        if (!body) return respond(JsonInvalidResponse(parse_error));
-        auto outcome = AuthenticateRequest(deps_.authenticator, *ctx, auth::Permission::kAdmin);
-        if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-          return respond(std::move(*refusal));
-        }
-        ValidationErrors errors;
-        auto update = ParseUserUpdate(*body, errors);
-        if (!update) return respond(errors.ToResponse());
+      RequireAuthJson(deps_.authenticator, auth::Permission::kAdmin,
+                      [this](const http::RequestContextPtr& ctx, auth::AuthContext,
+                             json::value body_value, http::Responder respond) {
+                        const json::value* body = &body_value;
+                        ValidationErrors errors;
+                        auto update = ParseUserUpdate(*body, errors);
+                        if (!update) return respond(errors.ToResponse());
 
-        std::string user_id(ctx->Param("user_id"));
-        auto answer = [this, respond, user_id](Result<auth::User> updated) {
-          if (updated.ok()) {
-            return respond(http::Response::Json(200, UserPublicJson(*updated, deps_.topics)));
-          }
-          switch (updated.status().code()) {
-            case StatusCode::kNotFound:
-              return respond(Detail(404, UserNotFound(user_id)));
-            case StatusCode::kInvalidArgument:
-              return respond(Detail(400, updated.status().message()));
-            default:
-              return respond(http::InternalErrorResponse());
-          }
-        };
-        if (!update->password) {
-          return answer(ApplyUpdate(deps_.users, user_id, *update, std::nullopt));
-        }
-        deps_.blocking.Run(
-            ctx->executor,
-            [this, user_id, update = std::move(*update)]() -> Result<auth::User> {
-              // Unknown user: answer 404 without paying for a hash.
-              if (auto user = deps_.users.GetById(user_id); !user.ok()) return user.status();
-              std::string hash = auth::HashPassword(*update.password);
-              if (hash.empty()) return Internal("password hashing failed");
-              return ApplyUpdate(deps_.users, user_id, update, hash);
-            },
-            std::move(answer));
-      });
+                        std::string user_id(ctx->Param("user_id"));
+                        auto answer = [this, respond, user_id](Result<auth::User> updated) {
+                          if (updated.ok()) {
+                            return respond(
+                                http::Response::Json(200, UserPublicJson(*updated, deps_.topics)));
+                          }
+                          switch (updated.status().code()) {
+                            case StatusCode::kNotFound:
+                              return respond(Detail(404, UserNotFound(user_id)));
+                            case StatusCode::kInvalidArgument:
+                              return respond(Detail(400, updated.status().message()));
+                            default:
+                              return respond(http::InternalErrorResponse());
+                          }
+                        };
+                        if (!update->password) {
+                          return answer(ApplyUpdate(deps_.users, user_id, *update, std::nullopt));
+                        }
+                        deps_.blocking.Run(
+                            ctx->executor,
+                            [this, user_id, update = std::move(*update)]() -> Result<auth::User> {
+                              // Unknown user: answer 404 without paying for a hash.
+                              if (auto user = deps_.users.GetById(user_id); !user.ok())
+                                return user.status();
+                              std::string hash = auth::HashPassword(*update.password);
+                              if (hash.empty()) return Internal("password hashing failed");
+                              return ApplyUpdate(deps_.users, user_id, update, hash);
+                            },
+                            std::move(answer));
+                      }));
 
   router.Add(http::Verb::delete_, "/auth/users/{user_id}",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-               auto outcome = AuthenticateRequest(deps_.authenticator, *ctx,
-                                                  auth::Permission::kAdmin);
-               if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-                 return respond(std::move(*refusal));
-               }
-               const auto& admin = std::get<auth::AuthContext>(outcome).user;
-               const std::string user_id(ctx->Param("user_id"));
-               if (user_id == admin.user_id) {
-                 return respond(Detail(400, "Cannot delete your own user account"));
-               }
-               // Their topics, messages and refresh tokens stay (§1.10); a refresh by a deleted
-               // owner revokes the token then.
-               Status s = deps_.users.Delete(user_id);
-               if (s.code() == StatusCode::kNotFound) {
-                 return respond(Detail(404, UserNotFound(user_id)));
-               }
-               if (!s.ok()) return respond(Detail(500, "Failed to delete user"));
-               respond(http::Response::Empty(204));
-             });
+             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+                         [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
+                                http::Responder respond) {
+                           const auto& admin = auth.user;
+                           const std::string user_id(ctx->Param("user_id"));
+                           if (user_id == admin.user_id) {
+                             return respond(Detail(400, "Cannot delete your own user account"));
+                           }
+                           // Their topics, messages and refresh tokens stay (§1.10); a refresh by a
+                           // deleted owner revokes the token then.
+                           Status s = deps_.users.Delete(user_id);
+                           if (s.code() == StatusCode::kNotFound) {
+                             return respond(Detail(404, UserNotFound(user_id)));
+                           }
+                           if (!s.ok()) return respond(Detail(500, "Failed to delete user"));
+                           respond(http::Response::Empty(204));
+                         }));
 }
 
 }  // namespace magnetar::relay
