@@ -1,9 +1,64 @@
 #include "relay/json_util.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
 namespace magnetar::relay {
+
+namespace {
+
+void AppendDouble(std::string& out, double d) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  std::string_view text(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
+  out += text;
+  // Python writes 1.0 for a float that is whole; keep it a float on the way back.
+  if (text.find_first_of(".en") == std::string_view::npos) out += ".0";
+}
+
+}  // namespace
+
+void AppendJson(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null: out += "null"; return;
+    case json::kind::bool_: out += v.get_bool() ? "true" : "false"; return;
+    case json::kind::int64: out += std::to_string(v.get_int64()); return;
+    case json::kind::uint64: out += std::to_string(v.get_uint64()); return;
+    case json::kind::double_: AppendDouble(out, v.get_double()); return;
+    case json::kind::string: AppendJsonString(out, v.get_string()); return;
+    case json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& item : v.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJson(out, item);
+      }
+      out.push_back(']');
+      return;
+    }
+    case json::kind::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out.push_back(',');
+        first = false;
+        AppendJsonString(out, kv.key());
+        out.push_back(':');
+        AppendJson(out, kv.value());
+      }
+      out.push_back('}');
+      return;
+    }
+  }
+}
+
+std::string SerializeJson(const json::value& v) {
+  std::string out;
+  AppendJson(out, v);
+  return out;
+}
 
 namespace {
 
@@ -65,7 +120,7 @@ void ValidationErrors::Missing(json::array loc, const json::value& input) {
 http::Response ValidationErrors::ToResponse() const {
   json::object body;
   body["detail"] = errors_;
-  return http::Response::Json(422, json::serialize(body));
+  return http::Response::Json(422, SerializeJson(body));
 }
 
 http::Response JsonInvalidResponse(std::string_view error) {

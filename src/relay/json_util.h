@@ -50,6 +50,12 @@ http::Response Detail(unsigned status, std::string_view message);
 // 401 with WWW-Authenticate: Bearer.
 http::Response Unauthorized(std::string_view message);
 
+// Compact JSON as the reference (Python) writes it: numbers in their shortest form ("0.5", not
+// Boost's "5E-1"), floats keep a fraction ("1.0"), non-ASCII text raw. Used for everything that
+// echoes client JSON back: stored payloads and validation errors.
+void AppendJson(std::string& out, const json::value& v);
+std::string SerializeJson(const json::value& v);
+
 // Appends `s` as a quoted JSON string (UTF-8 kept raw, control characters escaped).
 void AppendJsonString(std::string& out, std::string_view s);
 

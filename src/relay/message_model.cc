@@ -36,7 +36,7 @@ std::optional<MessageRequest> ParseMessageRequest(const json::value& v, const js
 
   if (const json::value* payload = obj.if_contains("payload")) {
     if (payload->is_object()) {
-      out.payload_json = json::serialize(*payload);
+      out.payload_json = SerializeJson(*payload);
     } else {
       errors.Add("dict_type", Loc(loc, "payload"), "Input should be a valid dictionary", *payload);
       ok = false;

@@ -345,3 +345,16 @@ TEST(ValidateIntTest, BooleansAreLaxIntegers) {
 
 }  // namespace
 }  // namespace magnetar::relay
+
+namespace magnetar::relay {
+namespace {
+
+TEST(SerializeJsonTest, WritesNumbersAsPythonDoes) {
+  auto v = ParseJson(R"({"half":0.5,"one":1.0,"big":1e16,"small":1e-05,"int":-3,"u":18446744073709551615,"s":"é\n","a":[true,null]})");
+  ASSERT_TRUE(v);
+  EXPECT_EQ(SerializeJson(*v),
+            R"({"half":0.5,"one":1.0,"big":1e+16,"small":1e-05,"int":-3,"u":18446744073709551615,"s":"é\n","a":[true,null]})");
+}
+
+}  // namespace
+}  // namespace magnetar::relay
