@@ -19,6 +19,7 @@
 #include "fuzz_check.h"
 #include "http/http_service.h"
 #include "http/router.h"
+#include "http/target.h"
 #include "http/types.h"
 
 namespace magnetar::http {
@@ -67,28 +68,14 @@ const Router& RelayRouter() {
   return router;
 }
 
-// http_session.cc's ParseTarget, verbatim.
-bool ParseTarget(std::string_view target, RequestContext& ctx, std::vector<std::string>& segments,
-                 bool& trailing_slash, std::string& raw_path) {
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return false;
-  ctx.path = url->path();
-  raw_path = std::string(url->encoded_path());
-  trailing_slash = raw_path.size() > 1 && raw_path.back() == '/';
-  for (auto seg : url->segments()) {
-    if (!seg.empty()) segments.push_back(seg);
-  }
-  for (auto param : url->params()) ctx.query.emplace_back(param.key, param.value);
-  return true;
-}
-
 void Route(Request request) {
   RequestContext ctx;
   ctx.request = std::move(request);
-  std::vector<std::string> segments;
-  bool trailing_slash = false;
-  std::string raw_path;
-  if (!ParseTarget(ctx.request.target(), ctx, segments, trailing_slash, raw_path)) return;
+  ParsedTarget target;
+  if (!ParseTarget(ctx.request.target(), ctx, target)) return;
+  const auto& segments = target.segments;
+  const bool trailing_slash = target.trailing_slash;
+  const std::string& raw_path = target.raw_path;
   for (const auto& s : segments) FUZZ_CHECK(!s.empty());
   FUZZ_CHECK(!trailing_slash || raw_path.back() == '/');
 

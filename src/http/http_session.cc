@@ -3,9 +3,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <algorithm>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/url/parse.hpp>
 
 #include "common/log.h"
+#include "http/target.h"
 
 namespace magnetar::http {
 
@@ -94,25 +94,6 @@ void HttpSession::OnBody(beast::error_code ec) {
   Dispatch(parser_->release());
 }
 
-namespace {
-
-// Fills path, segments and query from the request target. False when the target is malformed.
-bool ParseTarget(std::string_view target, RequestContext& ctx, std::vector<std::string>& segments,
-                 bool& trailing_slash, std::string& raw_path) {
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) return false;
-  ctx.path = url->path();
-  raw_path = std::string(url->encoded_path());
-  trailing_slash = raw_path.size() > 1 && raw_path.back() == '/';
-  for (auto seg : url->segments()) {
-    if (!seg.empty()) segments.push_back(seg);
-  }
-  for (auto param : url->params()) ctx.query.emplace_back(param.key, param.value);
-  return true;
-}
-
-}  // namespace
-
 void HttpSession::Dispatch(Request request) {
   ++seq_;
   busy_ = true;
@@ -125,12 +106,8 @@ void HttpSession::Dispatch(Request request) {
   origin_ = std::string(ctx->Header(bhttp::field::origin));
   current_ = ctx;
 
-  std::vector<std::string> segments;
-  bool trailing_slash = false;
-  std::string raw_path;
-  if (!ParseTarget(ctx->request.target(), *ctx, segments, trailing_slash, raw_path)) {
-    return Respond(seq_, NotFoundResponse());
-  }
+  ParsedTarget target;
+  if (!ParseTarget(ctx->request.target(), *ctx, target)) return Respond(seq_, NotFoundResponse());
 
   // CORS preflight (relay spec §8.4), answered as Starlette's CORSMiddleware does.
   if (ctx->request.method() == Verb::options && !origin_.empty() &&
@@ -138,7 +115,8 @@ void HttpSession::Dispatch(Request request) {
     return Respond(seq_, Preflight(*ctx));
   }
 
-  auto match = service_.router().Find(ctx->request.method(), segments, trailing_slash, raw_path);
+  auto match = service_.router().Find(ctx->request.method(), target.segments,
+                                      target.trailing_slash, target.raw_path);
   switch (match.kind) {
     case Router::Match::Kind::kNotFound:
       return Respond(seq_, NotFoundResponse());
@@ -146,8 +124,10 @@ void HttpSession::Dispatch(Request request) {
       return Respond(seq_, MethodNotAllowedResponse());
     case Router::Match::Kind::kRedirect: {
       std::string location = match.redirect_to;
-      auto target = ctx->request.target();
-      if (auto q = target.find('?'); q != std::string_view::npos) location += target.substr(q);
+      const std::string_view raw_target = ctx->request.target();
+      if (auto q = raw_target.find('?'); q != std::string_view::npos) {
+        location += raw_target.substr(q);
+      }
       return Respond(seq_, Response::Empty(307).WithHeader("Location", location));
     }
     case Router::Match::Kind::kFound:
@@ -272,12 +252,8 @@ void HttpSession::Upgrade(Request request) {
   beast::error_code ignored;
   ctx->remote = stream_.socket().remote_endpoint(ignored);
   ctx->request = std::move(request);
-  std::vector<std::string> segments;
-  bool trailing_slash = false;
-  std::string raw_path;
-  if (!ParseTarget(ctx->request.target(), *ctx, segments, trailing_slash, raw_path)) {
-    return SendAndClose(NotFoundResponse());
-  }
+  ParsedTarget target;
+  if (!ParseTarget(ctx->request.target(), *ctx, target)) return SendAndClose(NotFoundResponse());
   const UpgradeHandler* handler = service_.FindUpgrade(ctx->path);
   if (!handler) return SendAndClose(NotFoundResponse());
   stream_.expires_never();
