@@ -138,8 +138,7 @@ void RelayWsSession::OnBinary(ws::WsConnection&, std::string_view) {
 void RelayWsSession::OnText(ws::WsConnection&, std::string_view text) {
   ArmIdleTimer();
   // What the frame means is decided by ParseClientFrame (ws_frames.h, pure and fuzzed); the
-  // handlers below carry it out (they take the parsed object and read its fields through the
-  // same ws_frames validators, which cannot fail for a frame ParseClientFrame accepted).
+  // handlers below carry it out.
   ClientFrame frame = ParseClientFrame(text, subscribed_);
   switch (frame.kind) {
     case ClientFrame::Kind::kInvalid:
@@ -147,7 +146,7 @@ void RelayWsSession::OnText(ws::WsConnection&, std::string_view text) {
       if (frame.close) CloseWith(1000, "");
       return;
     case ClientFrame::Kind::kSubscribe:
-      return HandleSubscribe(frame.json->get_object(), /*first=*/!subscribed_);
+      return HandleSubscribe(frame.subscribe, /*first=*/!subscribed_);
     case ClientFrame::Kind::kPing: {
       std::string pong = R"({"type":"pong","timestamp":")";
       AppendRfc3339(pong, deps_.clock.Now());
@@ -156,23 +155,17 @@ void RelayWsSession::OnText(ws::WsConnection&, std::string_view text) {
       return;
     }
     case ClientFrame::Kind::kAck:
-      return HandleAck(frame.json->get_object());
+      // Accepted for compatibility; relay WebSockets keep no delivery state (spec §4.2).
+      return;
     case ClientFrame::Kind::kUnsubscribe:
-      return HandleUnsubscribe(frame.json->get_object());
+      return HandleUnsubscribe(frame.topics);
     case ClientFrame::Kind::kUnknown:
       return SendError("UNKNOWN_MESSAGE_TYPE", "Unknown message type: " + frame.type_name);
   }
 }
 
-void RelayWsSession::HandleAck(const json::object& frame) {
-  // Acks are accepted for compatibility; relay WebSockets keep no delivery state (spec §4.2).
-  if (!ParseAckMessageId(frame)) SendError("PROCESSING_ERROR", "processing error");
-}
-
-void RelayWsSession::HandleUnsubscribe(const json::object& frame) {
-  auto names = ParseUnsubscribeTopics(frame);
-  if (!names) return SendError("PROCESSING_ERROR", "processing error");
-  for (const auto& name : *names) {
+void RelayWsSession::HandleUnsubscribe(const std::vector<std::string>& names) {
+  for (const auto& name : names) {
     auto it = topics_.find(name);
     if (it == topics_.end()) continue;
     deps_.broker.Unsubscribe({auth_.user.user_id, name}, it->second.sink.get());
@@ -180,15 +173,9 @@ void RelayWsSession::HandleUnsubscribe(const json::object& frame) {
   }
 }
 
-void RelayWsSession::HandleSubscribe(const json::object& frame, bool first) {
-  auto fail = [&] {
-    SendError("SUBSCRIPTION_ERROR", "Failed to subscribe");
-    if (first) CloseWith(1000, "");
-  };
-  auto fields = ParseSubscribeFields(frame);
-  if (!fields) return fail();
-  const std::vector<std::string>& names = fields->topics;
-  const std::optional<MessageId>& replay_from = fields->replay_from;
+void RelayWsSession::HandleSubscribe(const SubscribeFields& fields, bool first) {
+  const std::vector<std::string>& names = fields.topics;
+  const std::optional<MessageId>& replay_from = fields.replay_from;
   auto conn = conn_.lock();
   if (!conn) return;
   subscribed_ = true;
@@ -230,9 +217,19 @@ void RelayWsSession::ReplayStep(const std::string& topic) {
   if (!conn || closed_ || it == topics_.end() || !it->second.replaying) return;
   // Pace the replay by the send queue: history must not push a slow client over its bound.
   if (conn->queued_bytes() > options_.ws.max_queue_bytes / 2) {
+    // One timer for the connection: when it fires, every topic still replaying goes on.
+    if (replay_timer_armed_) return;
+    replay_timer_armed_ = true;
     replay_timer_.expires_after(std::chrono::milliseconds(10));
-    replay_timer_.async_wait([weak = weak_from_this(), topic](boost::system::error_code ec) {
-      if (auto self = weak.lock(); self && !ec) self->ReplayStep(topic);
+    replay_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->replay_timer_armed_ = false;
+      std::vector<std::string> replaying;
+      for (const auto& [name, state] : self->topics_) {
+        if (state.replaying) replaying.push_back(name);
+      }
+      for (const auto& name : replaying) self->ReplayStep(name);
     });
     return;
   }

@@ -21,6 +21,7 @@
 
 #include "relay/json_util.h"
 #include "relay/relay_api.h"
+#include "relay/ws_frames.h"
 
 namespace magnetar::relay {
 
@@ -60,9 +61,8 @@ class RelayWsSession : public ws::WsHandler,
     std::deque<core::MessagePtr> buffered;  // live messages that came during replay
   };
 
-  void HandleSubscribe(const json::object& frame, bool first);
-  void HandleUnsubscribe(const json::object& frame);
-  void HandleAck(const json::object& frame);
+  void HandleSubscribe(const SubscribeFields& fields, bool first);
+  void HandleUnsubscribe(const std::vector<std::string>& names);
   void ReplayStep(const std::string& topic);
   void FinishReplay(const std::string& topic);
   void SendError(std::string_view code, std::string_view message);
@@ -84,6 +84,7 @@ class RelayWsSession : public ws::WsHandler,
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer token_timer_;
   boost::asio::steady_timer replay_timer_;
+  bool replay_timer_armed_ = false;
 };
 
 }  // namespace magnetar::relay
