@@ -77,10 +77,8 @@ void WsConnection::Send(Frame frame) {
     Logger("ws")->warn("closing a WebSocket whose client does not read: send queue full "
                        "({} frames, {} bytes)", queue_.size(), queued_bytes_);
     // Drop what has not started: the client cannot take it, and memory must stay bounded.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
+    queue_.clear();
+    queued_bytes_ = 0;
     return Close(1008, "Send queue overflow: client too slow");
   }
   queued_bytes_ += frame->size();
@@ -89,17 +87,21 @@ void WsConnection::Send(Frame frame) {
 }
 
 void WsConnection::Write() {
-  if (queue_.empty()) {
+  if (queue_.empty() || finished_) {
     writing_ = false;
-    if (closing_) StartClose();
+    if (closing_ && !finished_) StartClose();
     return;
   }
   writing_ = true;
+  // The frame being written lives in in_flight_ until the write completes, whatever happens to
+  // the queue meanwhile (overflow or Finish clear it): Beast reads from its bytes.
+  in_flight_ = std::move(queue_.front());
+  queue_.pop_front();
+  queued_bytes_ -= in_flight_->size();
   ws_.text(true);
-  ws_.async_write(asio::buffer(*queue_.front()),
+  ws_.async_write(asio::buffer(*in_flight_),
                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                    self->queued_bytes_ -= self->queue_.front()->size();
-                    self->queue_.pop_front();
+                    self->in_flight_.reset();
                     if (ec) {
                       self->writing_ = false;
                       return self->Finish();

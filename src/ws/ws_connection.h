@@ -68,7 +68,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>, public n
     boost::asio::post(ws_.get_executor(), std::forward<F>(f));
   }
   bool open() const { return open_ && !closing_; }
-  size_t queued_bytes() const { return queued_bytes_; }
+  // Bytes waiting to be written, including the frame being written.
+  size_t queued_bytes() const { return queued_bytes_ + (in_flight_ ? in_flight_->size() : 0); }
 
  private:
   void Read();
@@ -82,8 +83,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>, public n
   WsOptions options_;
   std::shared_ptr<WsHandler> handler_;
   boost::beast::flat_buffer read_buffer_;
-  std::deque<Frame> queue_;
-  size_t queued_bytes_ = 0;
+  std::deque<Frame> queue_;  // waiting frames (not the one being written)
+  size_t queued_bytes_ = 0;  // bytes in queue_
+  Frame in_flight_;          // the frame Beast is writing; kept alive until its write completes
   bool writing_ = false;
   bool open_ = false;
   bool closing_ = false;
