@@ -78,13 +78,27 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
     for (char ch : name.substr(2)) {
       env.push_back(ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
     }
-    return serve->add_option(name, field, help)->envname(env)->capture_default_str();
+    // Given twice, the last value wins (so a wrapper's defaults can be overridden).
+    return serve->add_option(name, field, help)
+        ->envname(env)
+        ->capture_default_str()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   };
   std::string trusted_hosts, allowed_origins;
   opt("--host", c.host, "Address to listen on");
   opt("--port", c.port, "HTTP port (relay API, WebSocket, health); 0 picks a free port");
-  opt("--storage", c.storage, "Storage engine: memory (rocksdb and redis://… come with their issues)");
-  opt("--data-dir", c.data_dir, "Data directory (durable engines; initial admin password file)");
+  opt("--storage", c.storage,
+      "Storage engine: rocksdb (durable, data in --data-dir) or memory (nothing survives a "
+      "restart)");
+  opt("--data-dir", c.data_dir, "Data directory (rocksdb data; initial admin password file)");
+  opt("--durability", c.durability,
+      "rocksdb: when a publish is acknowledged: fsync (its write is synced to disk), batch "
+      "(written; synced every --sync-interval-ms) or none (written; never synced by magnetar)")
+      ->check(CLI::IsMember({"fsync", "batch", "none"}));
+  opt("--sync-interval-ms", c.sync_interval_ms,
+      "rocksdb: how often the write-ahead log is synced when durability is batch (and for users, "
+      "topics, tokens and cursors, which are written without waiting for a sync)")
+      ->check(CLI::Range(1, 10'000));
   opt("--threads", c.threads, "I/O threads (0 = one per core)");
   opt("--blocking-threads", c.blocking_threads, "Threads for password hashing and blocking storage");
   opt("--max-body-bytes", c.max_body_bytes, "Largest request body; larger gets 413 unread")

@@ -13,8 +13,10 @@ namespace magnetar::server {
 struct ServeConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 9100;
-  std::string storage = "memory";
+  std::string storage = "rocksdb";          // rocksdb | memory
   std::string data_dir = "./magnetar-data";
+  std::string durability = "fsync";         // rocksdb: fsync | batch | none
+  int sync_interval_ms = 10;                // rocksdb: WAL sync period (batch; records aside)
   size_t threads = 0;  // 0 = one per core
   size_t blocking_threads = 2;
 

@@ -20,11 +20,8 @@
 #include "net/io_pool.h"
 #include "net/listener.h"
 #include "relay/relay_api.h"
+#include "server/storage_factory.h"
 #include "server/version.h"
-#include "storage/memory/memory_kv_store.h"
-#include "storage/memory/memory_message_store.h"
-#include "storage/memory/memory_topic_catalog.h"
-#include "storage/memory/memory_user_store.h"
 
 namespace magnetar::server {
 
@@ -66,7 +63,10 @@ struct Server::Impl {
   std::unique_ptr<core::MessageStore> store;
   std::unique_ptr<core::TopicCatalog> topics;
   std::unique_ptr<core::KvStore> kv;
+  std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
+  std::function<void()> close_storage;
+  std::string storage_description;
   std::unique_ptr<core::Broker> broker;
   std::unique_ptr<auth::JwtCodec> jwt;
   std::unique_ptr<auth::Authenticator> authenticator;
@@ -89,18 +89,15 @@ struct Server::Impl {
 };
 
 Status Server::Impl::BuildStorage() {
-  if (config.storage != "memory") {
-    return InvalidArgument("storage engine '" + config.storage +
-                           "' is not available in this build; use --storage memory");
-  }
-  auto messages = std::make_unique<storage::MemoryMessageStore>(clock);
-  core::RetentionPolicy retention;
-  retention.max_messages = config.max_messages_per_topic;
-  messages->SetDefaultRetention(retention);
-  store = std::move(messages);
-  topics = std::make_unique<storage::MemoryTopicCatalog>();
-  kv = std::make_unique<storage::MemoryKvStore>(clock);
-  users = std::make_unique<storage::MemoryUserStore>();
+  auto built = server::BuildStorage(config, clock);
+  if (!built.ok()) return built.status();
+  store = std::move(built->messages);
+  topics = std::move(built->topics);
+  kv = std::move(built->kv);
+  cursors = std::move(built->cursors);
+  users = std::move(built->users);
+  close_storage = std::move(built->close);
+  storage_description = std::move(built->description);
   return Status::Ok();
 }
 
@@ -216,7 +213,7 @@ Status Server::Start() {
   s.sweeper = std::thread([&s] { s.SweepLoop(); });
 
   const std::string url = "http://" + s.config.host + ":" + std::to_string(s.listener->port());
-  log->info("magnetar {} listening on {} (storage: {})", kVersion, url, s.config.storage);
+  log->info("magnetar {} listening on {} (storage: {})", kVersion, url, s.storage_description);
   std::cout << "magnetar listening on " << url << std::endl;
   return Status::Ok();
 }
@@ -244,6 +241,8 @@ void Server::Shutdown() {
   s.sweep_cv.notify_all();
   if (s.sweeper.joinable()) s.sweeper.join();
   s.blocking->Stop();
+  // Last: queued writes finish (their callbacks only post to the stopped I/O threads).
+  if (s.close_storage) s.close_storage();
   log->info("stopped");
 }
 

@@ -15,6 +15,8 @@ Environment:
   MAGNETAR_BIN          path of the server binary (default /work/main/build/src/server/magnetar)
   MAGNETAR_REQUIRE_BIN  if set to 1, a missing binary is an error instead of a skip
   MAGNETAR_EXTRA_ARGS   extra arguments appended to every `magnetar serve` command (shell words)
+  MAGNETAR_BB_STORAGE   storage engine of the servers the suite starts: memory (default, fast) or
+                        rocksdb (each server keeps its data in its own temp directory)
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from requests.adapters import HTTPAdapter
 
 DEFAULT_BIN = "/work/main/build/src/server/magnetar"
 MAGNETAR_BIN = os.environ.get("MAGNETAR_BIN", DEFAULT_BIN)
+BB_STORAGE = os.environ.get("MAGNETAR_BB_STORAGE", "memory")
 
 ID_RE = re.compile(r"^\d+-\d+$")
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -261,9 +264,13 @@ class ServerStartError(RuntimeError):
 
 
 class MagnetarServer:
-    """One `magnetar serve` process on a free loopback port, with stdout+stderr in a temp file."""
+    """One `magnetar serve` process on a free loopback port, with stdout+stderr in a temp file.
 
-    def __init__(self, extra_args: Iterable[str] = (), label: str = "server"):
+    `storage` is the engine (default: MAGNETAR_BB_STORAGE, else memory); a durable engine keeps its
+    data in `workdir` (the process's working directory), so start() after kill() finds it again."""
+
+    def __init__(self, extra_args: Iterable[str] = (), label: str = "server", storage: str | None = None):
+        self.storage = storage or BB_STORAGE
         self.extra_args = [str(a) for a in extra_args]
         extra_env = os.environ.get("MAGNETAR_EXTRA_ARGS", "").strip()
         if extra_env:
@@ -309,7 +316,7 @@ class MagnetarServer:
 
     # -- lifecycle
     def command(self) -> list[str]:
-        return [MAGNETAR_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--storage", "memory",
+        return [MAGNETAR_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--storage", self.storage,
                 *self.extra_args]
 
     def env(self) -> dict:

@@ -1,0 +1,40 @@
+#pragma once
+
+// Builds the storage engine chosen by --storage: every store the server needs, from one engine.
+//
+//   rocksdb (default)  durable, in --data-dir, acknowledged at --durability (see README.md)
+//   memory             nothing survives a restart
+//
+// Lifecycle: BuildStorage() at start (a refusal, e.g. a locked or newer data directory, is
+// returned as an error for main() to print); Storage::close() once the front ends have stopped,
+// before the stores are destroyed: it finishes the queued writes (their callbacks run) and stops
+// the engine's threads.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "auth/user_store.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "core/cursor_store.h"
+#include "core/kv_store.h"
+#include "core/message_store.h"
+#include "core/topic_catalog.h"
+#include "server/config.h"
+
+namespace magnetar::server {
+
+struct Storage {
+  std::unique_ptr<core::MessageStore> messages;
+  std::unique_ptr<core::TopicCatalog> topics;
+  std::unique_ptr<core::KvStore> kv;
+  std::unique_ptr<core::CursorStore> cursors;
+  std::unique_ptr<auth::UserStore> users;
+  std::function<void()> close;  // idempotent
+  std::string description;      // for the start-up log line, e.g. "rocksdb at ./data (fsync)"
+};
+
+Result<Storage> BuildStorage(const ServeConfig& config, const Clock& clock);
+
+}  // namespace magnetar::server
