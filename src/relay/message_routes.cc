@@ -88,8 +88,18 @@ void WithIdempotency(std::shared_ptr<IdempotencyGate> gate, const http::RequestC
   });
 }
 
-std::string IdempotencyKeyHeader(const http::RequestContext& ctx) {
-  return std::string(ctx.Header("Idempotency-Key"));
+// The request's Idempotency-Key scoped to `route` and the caller, with the body's fingerprint;
+// both empty when the request has no key.
+struct IdempotencyScope {
+  std::string key;
+  std::string fingerprint;
+};
+IdempotencyScope ScopeOf(const http::RequestContext& ctx, std::string_view route,
+                         const std::string& user_id, const json::value& body) {
+  const std::string_view key = ctx.Header("Idempotency-Key");
+  if (key.empty()) return {};
+  return {IdempotencyGate::ScopedKey(route, user_id, key),
+          IdempotencyGate::Fingerprint(json::serialize(body))};
 }
 
 }  // namespace
@@ -115,12 +125,7 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
             if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
               return respond(Detail(500, "Failed to create topic"));
             }
-            const std::string key = IdempotencyKeyHeader(*ctx);
-            std::string scoped, fingerprint;
-            if (!key.empty()) {
-              scoped = IdempotencyGate::ScopedKey("single", user.user_id, key);
-              fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
-            }
+            auto [scoped, fingerprint] = ScopeOf(*ctx, "single", user.user_id, *body);
             WithIdempotency(
                 gate, ctx, respond, scoped, fingerprint, 201,
                 [this, user, request = std::move(*request)](Finish finish) {
@@ -188,12 +193,7 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
               return respond(std::move(*limited));
             }
 
-            const std::string key = IdempotencyKeyHeader(*ctx);
-            std::string scoped, fingerprint;
-            if (!key.empty()) {
-              scoped = IdempotencyGate::ScopedKey("bulk", user.user_id, key);
-              fingerprint = IdempotencyGate::Fingerprint(json::serialize(*body));
-            }
+            auto [scoped, fingerprint] = ScopeOf(*ctx, "bulk", user.user_id, *body);
             WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
                             [this, user, requests = std::move(requests)](Finish finish) {
                               for (const auto& r : requests) {
