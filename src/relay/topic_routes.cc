@@ -33,7 +33,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
   router.Add(http::Verb::post, "/api/v1/topics",
              RequireAuthJson(
                  deps_.authenticator, auth::Permission::kWrite,
-                 [this](const http::RequestContextPtr&, auth::AuthContext auth,
+                 [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                         json::value body_value, http::Responder respond) {
                    const json::value* body = &body_value;
                    const auto& user = auth.user;
@@ -51,13 +51,17 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
 
                    core::TopicRecord record{NewUuid4(), user.user_id, *name, deps_.clock.Now(),
                                             description};
-                   Status s = deps_.topics.Create(record);
-                   if (s.code() == StatusCode::kAlreadyExists) {
-                     return respond(Detail(
-                         400, "Topic '" + *name + "' already exists for owner " + user.user_id));
-                   }
-                   if (!s.ok()) return respond(http::InternalErrorResponse());
-                   respond(http::Response::Json(201, TopicPublicJson(record)));
+                   RunStoreWork(
+                       deps_, ctx->executor, [this, record] { return deps_.topics.Create(record); },
+                       [record, respond = std::move(respond)](Status s) {
+                         if (s.code() == StatusCode::kAlreadyExists) {
+                           return respond(Detail(400, "Topic '" + record.name +
+                                                          "' already exists for owner " +
+                                                          record.owner_id));
+                         }
+                         if (!s.ok()) return respond(http::InternalErrorResponse());
+                         respond(http::Response::Json(201, TopicPublicJson(record)));
+                       });
                  }));
 
   router.Add(http::Verb::get, "/api/v1/topics",
@@ -193,13 +197,29 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                                auto description = Description(*obj, errors);
                                if (!errors.empty()) return respond(errors.ToResponse());
                                const std::string name(ctx->Param("topic_name"));
-                               auto record = deps_.topics.Get({user.user_id, name});
-                               if (!record.ok()) return respond(TopicNotFound(name));
-                               if (description) record->description = description;
-                               if (!deps_.topics.Update(*record).ok()) {
-                                 return respond(Detail(500, "Failed to update topic"));
-                               }
-                               respond(http::Response::Json(200, TopicPublicJson(*record)));
+                               const core::TopicKey key{user.user_id, name};
+                               RunStoreWork(
+                                   deps_, ctx->executor,
+                                   [this, key, description]() -> Result<core::TopicRecord> {
+                                     auto record = deps_.topics.Get(key);
+                                     if (!record.ok()) return record.status();
+                                     if (description) record->description = description;
+                                     if (Status s = deps_.topics.Update(*record); !s.ok()) {
+                                       return Internal(s.message());
+                                     }
+                                     return record;
+                                   },
+                                   [name, respond = std::move(respond)](
+                                       Result<core::TopicRecord> record) {
+                                     if (record.ok()) {
+                                       return respond(
+                                           http::Response::Json(200, TopicPublicJson(*record)));
+                                     }
+                                     if (record.status().code() == StatusCode::kInternal) {
+                                       return respond(Detail(500, "Failed to update topic"));
+                                     }
+                                     respond(TopicNotFound(name));
+                                   });
                              }));
 
   router.Add(http::Verb::delete_, "/api/v1/topics/{topic_name}",
@@ -209,15 +229,21 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                            const auto& user = auth.user;
                            const std::string name(ctx->Param("topic_name"));
                            const core::TopicKey key{user.user_id, name};
-                           Status s = deps_.topics.Delete(key);
-                           if (s.code() == StatusCode::kNotFound)
-                             return respond(TopicNotFound(name));
-                           if (!s.ok()) return respond(Detail(500, "Failed to delete topic"));
-                           // D8: the messages go with the topic.
-                           if (!deps_.broker.DeleteTopicData(key).ok()) {
-                             return respond(Detail(500, "Failed to delete topic"));
-                           }
-                           respond(http::Response::Empty(204));
+                           RunStoreWork(
+                               deps_, ctx->executor,
+                               [this, key] {
+                                 Status s = deps_.topics.Delete(key);
+                                 // D8: the messages go with the topic.
+                                 if (s.ok()) s = deps_.broker.DeleteTopicData(key);
+                                 return s;
+                               },
+                               [name, respond = std::move(respond)](Status s) {
+                                 if (s.code() == StatusCode::kNotFound) {
+                                   return respond(TopicNotFound(name));
+                                 }
+                                 if (!s.ok()) return respond(Detail(500, "Failed to delete topic"));
+                                 respond(http::Response::Empty(204));
+                               });
                          }));
 }
 

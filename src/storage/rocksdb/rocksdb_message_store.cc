@@ -214,10 +214,12 @@ Result<core::ReadResult> RocksDbMessageStore::Read(const core::TopicKey& topic,
   // seeking there would walk over their tombstones.
   MessageId lower = Successor(request.after);
   if (meta.count > 0 && meta.first_id > lower) lower = meta.first_id;
-  if (lower >= request.before) return result;
+  // Stop after the last committed message: a batch still being synced is already in RocksDB.
+  const MessageId upper = std::min(request.before, Successor(meta.last_id));
+  if (lower >= upper) return result;
   const std::string prefix = rocks::TopicPrefix(topic);
   const std::string lower_key = rocks::MessageKey(prefix, lower);
-  const std::string upper_key = rocks::MessageKey(prefix, request.before);
+  const std::string upper_key = rocks::MessageKey(prefix, upper);
   const rocksdb::Slice lower_slice = AsSlice(lower_key);
   const rocksdb::Slice upper_slice = AsSlice(upper_key);
   rocksdb::ReadOptions read;
@@ -507,11 +509,19 @@ void RocksDbMessageStore::CommitAppends(std::vector<AppendRequest*>& appends) {
     batch.Put(topics, s.prefix, rocks::EncodeTopicMeta(s.meta));
   }
 
+  // With fsync durability the batch is written unsynced and the WAL then synced with SyncWAL(),
+  // not written with sync = true: a synced write holds RocksDB's write queue through the fsync,
+  // so every other write (a topic record, a token, an idempotency record, from any thread) would
+  // wait for it; SyncWAL() lets them proceed meanwhile. Nobody sees the batch early: reads stop at
+  // the committed summaries, which Publish() advances only after the sync.
   const bool sync = options_.durability == Durability::kFsync;
-  if (sync) engine_->ClearWalDirty();  // this sync covers every record written before it
-  Status written = engine_->Write(&batch, sync);
+  Status written = engine_->Write(&batch, false);
+  if (written.ok() && sync) {
+    engine_->ClearWalDirty();  // this sync covers every record written before it
+    written = engine_->SyncWal();
+    if (!written.ok()) engine_->MarkWalDirty();
+  }
   if (!written.ok()) {
-    if (sync) engine_->MarkWalDirty();
     ++failed_batches_;
     {
       // The batch may still reach the WAL: never hand its ids out again.
