@@ -33,19 +33,26 @@ std::string IdempotencyGate::Fingerprint(std::string_view canonical_body) {
 
 IdempotencyGate::Check IdempotencyGate::Claim(const std::string& scoped_key,
                                               const std::string& fingerprint) {
-  const UnixMicros expires = clock_.Now() + ttl_micros_;
-  auto claimed = kv_.PutIfAbsent(scoped_key, std::string(1, kInFlight) + "\n" + fingerprint, expires);
-  if (!claimed.ok()) return {Verdict::kError, {}};
-  if (*claimed) return {Verdict::kProceed, {}};
-  auto existing = kv_.Get(scoped_key);
-  if (!existing.ok()) return {Verdict::kError, {}};
-  if (!existing->has_value()) return Claim(scoped_key, fingerprint);  // expired meanwhile
-  const std::string& value = **existing;
-  if (value.size() < 2 + kFingerprintLen) return {Verdict::kError, {}};
-  if (value.compare(2, kFingerprintLen, fingerprint) != 0) return {Verdict::kMismatch, {}};
-  if (value[0] == kInFlight) return {Verdict::kInFlight, {}};
-  if (value[0] == kDone && value.size() >= 3 + kFingerprintLen) {
-    return {Verdict::kReplay, value.substr(3 + kFingerprintLen)};
+  // A record that expires between the failed claim and the read is claimed again; a few rounds
+  // settle it (each round needs another writer to win and its record to expire in between).
+  constexpr int kAttempts = 3;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    const UnixMicros expires = clock_.Now() + ttl_micros_;
+    auto claimed =
+        kv_.PutIfAbsent(scoped_key, std::string(1, kInFlight) + "\n" + fingerprint, expires);
+    if (!claimed.ok()) return {Verdict::kError, {}};
+    if (*claimed) return {Verdict::kProceed, {}};
+    auto existing = kv_.Get(scoped_key);
+    if (!existing.ok()) return {Verdict::kError, {}};
+    if (!existing->has_value()) continue;  // expired meanwhile
+    const std::string& value = **existing;
+    if (value.size() < 2 + kFingerprintLen) return {Verdict::kError, {}};
+    if (value.compare(2, kFingerprintLen, fingerprint) != 0) return {Verdict::kMismatch, {}};
+    if (value[0] == kInFlight) return {Verdict::kInFlight, {}};
+    if (value[0] == kDone && value.size() >= 3 + kFingerprintLen) {
+      return {Verdict::kReplay, value.substr(3 + kFingerprintLen)};
+    }
+    return {Verdict::kError, {}};
   }
   return {Verdict::kError, {}};
 }
