@@ -40,7 +40,7 @@ enum class PayloadFormat : uint8_t {
 // One cached, serialised form of a message per wire encoding. Thread-safe; first caller computes.
 class EncodingCache {
  public:
-  enum Slot : size_t { kRelayFrame = 0, kSlotCount = 4 };
+  enum Slot : size_t { kRelayFrame = 0, kPulsarWsFrame = 1, kSlotCount = 4 };
 
   template <typename Make>
   const std::string& Get(Slot slot, Make&& make) const {

@@ -41,9 +41,18 @@ class HttpService {
   void AddUpgrade(std::string path, UpgradeHandler handler) {
     upgrades_[std::move(path)] = std::move(handler);
   }
+  // Every upgrade whose path starts with `prefix` (exact paths win), for protocols that carry
+  // names in the path (the Pulsar WebSocket API: /ws/v2/producer/...).
+  void AddUpgradePrefix(std::string prefix, UpgradeHandler handler) {
+    upgrade_prefixes_.emplace_back(std::move(prefix), std::move(handler));
+  }
   const UpgradeHandler* FindUpgrade(const std::string& path) const {
     auto it = upgrades_.find(path);
-    return it == upgrades_.end() ? nullptr : &it->second;
+    if (it != upgrades_.end()) return &it->second;
+    for (const auto& [prefix, handler] : upgrade_prefixes_) {
+      if (path.compare(0, prefix.size(), prefix) == 0) return &handler;
+    }
+    return nullptr;
   }
   const HttpOptions& options() const { return options_; }
   net::ConnectionTracker& tracker() { return tracker_; }
@@ -59,6 +68,7 @@ class HttpService {
   net::ConnectionTracker& tracker_;
   Router router_;
   std::unordered_map<std::string, UpgradeHandler> upgrades_;
+  std::vector<std::pair<std::string, UpgradeHandler>> upgrade_prefixes_;
 };
 
 // Error bodies every route shares (relay spec §0.2).

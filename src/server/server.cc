@@ -19,6 +19,7 @@
 #include "net/connection_tracker.h"
 #include "net/io_pool.h"
 #include "net/listener.h"
+#include "pulsar_ws/pulsar_ws_api.h"
 #include "relay/relay_api.h"
 #include "server/storage_factory.h"
 #include "server/version.h"
@@ -75,6 +76,7 @@ struct Server::Impl {
   net::ConnectionTracker tracker;
   std::unique_ptr<http::HttpService> http;
   std::unique_ptr<relay::RelayApi> relay;
+  std::unique_ptr<pulsar_ws::PulsarWsApi> pulsar_ws;
   std::shared_ptr<net::Listener> listener;
 
   std::thread sweeper;
@@ -202,6 +204,13 @@ Status Server::Start() {
                         *s.jwt,    *s.blocking, s.tracker, s.clock};
   s.relay = std::make_unique<relay::RelayApi>(deps, relay_options);
   s.relay->Register(*s.http);
+
+  pulsar_ws::PulsarWsOptions pulsar_ws_options;
+  pulsar_ws_options.ws.max_message_bytes = s.config.max_body_bytes;
+  pulsar_ws::PulsarWsDeps pulsar_ws_deps{*s.broker, *s.topics,        *s.cursors, *s.users,
+                                         *s.authenticator, *s.blocking, s.tracker, s.clock};
+  s.pulsar_ws = std::make_unique<pulsar_ws::PulsarWsApi>(pulsar_ws_deps, pulsar_ws_options);
+  s.pulsar_ws->Register(*s.http);
 
   s.listener = std::make_shared<net::Listener>(
       *s.io, [http = s.http.get()](boost::asio::ip::tcp::socket socket) {
