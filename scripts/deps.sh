@@ -11,7 +11,10 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-pytest python3-requests python3-websocket
+  nodejs chromium
   curl
+  openssl
+  linux-perf valgrind  # bench/profile.sh (perf) and allocation sites (valgrind --tool=dhat)
 )
 
 missing=()

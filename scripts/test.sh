@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: unit tests and the black-box suite on a
-# release build and on an AddressSanitizer + UndefinedBehaviorSanitizer build, then the fuzzers
-# for a short fixed budget. Exits non-zero on any failure.
+# release build and on an AddressSanitizer + UndefinedBehaviorSanitizer build (plus the real-browser
+# tests on the release build), then the fuzzers for a short fixed budget. Exits non-zero on any
+# failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -28,6 +29,10 @@ for flavour in release asan; do
   run ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 300
   run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" MAGNETAR_REQUIRE_BIN=1 \
     "$PYTHON" -m pytest tests/blackbox -q -p no:cacheprovider
+  # A person in a real browser (headless Chromium): the device-flow approval page.
+  if [ "$flavour" = release ]; then
+    run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" bash scripts/browser-test.sh
+  fi
 done
 
 if [ -x scripts/fuzz.sh ]; then

@@ -108,6 +108,10 @@ Status EnsureBootstrapAdmin(UserStore& users, const Clock& clock, const std::str
   if (CodePoints(password) < 8) {
     return InvalidArgument("Bootstrap admin password must be at least 8 characters");
   }
+  if (CodePoints(password) > kMaxPasswordChars) {
+    return InvalidArgument("Bootstrap admin password must be at most " +
+                           std::to_string(kMaxPasswordChars) + " characters");
+  }
   User user;
   user.user_id = NewUuid4();
   user.username = username;

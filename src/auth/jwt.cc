@@ -70,6 +70,18 @@ std::string JwtCodec::Sign(std::string_view signing_input) const {
   return Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
 }
 
+std::string JwtCodec::DeriveKey(std::string_view purpose) const {
+  const std::string input = "magnetar key: " + std::string(purpose);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  if (HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+           reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
+           &mac_len) == nullptr) {
+    return RandomBytes(32);  // never fails in practice; a random key fails every check closed
+  }
+  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+}
+
 std::string JwtCodec::Issue(const AccessClaims& claims) const {
   json::object payload;
   payload["sub"] = claims.sub;
@@ -125,6 +137,12 @@ Result<AccessClaims> JwtCodec::Verify(std::string_view token, int64_t now_second
   const std::optional<int64_t> iat = AsInt64(payload->if_contains("iat"));
   if (sub == nullptr || sub->empty() || username == nullptr || !exp || !iat) return InvalidToken();
   if (*exp <= now_seconds) return InvalidToken();
+  // Not valid yet: issued (or usable) only in the future, beyond the clock skew we tolerate.
+  if (*iat > now_seconds + kClockSkewSeconds) return InvalidToken();
+  if (const json::value* nbf_value = payload->if_contains("nbf")) {
+    const std::optional<int64_t> nbf = AsInt64(nbf_value);
+    if (!nbf || *nbf > now_seconds + kClockSkewSeconds) return InvalidToken();
+  }
   claims.sub.assign(sub->data(), sub->size());
   claims.username.assign(username->data(), username->size());
   claims.exp = *exp;

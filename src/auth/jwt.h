@@ -20,6 +20,10 @@ inline constexpr char kInvalidTokenMessage[] = "Invalid or expired token";
 // Tokens longer than this are rejected without being looked at.
 inline constexpr size_t kMaxTokenBytes = 8 * 1024;
 
+// How far in the future `iat` and `nbf` may lie (clocks of cluster nodes differ a little). `exp`
+// has no leeway, as in PyJWT.
+inline constexpr int64_t kClockSkewSeconds = 60;
+
 struct AccessClaims {
   std::string sub;  // user_id
   std::string username;
@@ -40,10 +44,17 @@ class JwtCodec {
 
   // Checks, in any order (every failure is Unauthenticated("Invalid or expired token")):
   // length <= kMaxTokenBytes; three base64url segments; signature (constant-time); header alg is
-  // HS256; exp > now_seconds (no leeway); sub (non-empty string), username (string), exp and iat
-  // (JSON integers) present; permissions, if present, an array of valid permission names; jti, if
+  // HS256; exp > now_seconds (no leeway); iat and nbf (if present) not later than
+  // now_seconds + kClockSkewSeconds (a token that is not valid yet is refused, as PyJWT does);
+  // sub (non-empty string), username (string), exp and iat (JSON integers) present; nbf, if
+  // present, a JSON integer; permissions, if present, an array of valid permission names; jti, if
   // present, a string; no "aud" claim.
   Result<AccessClaims> Verify(std::string_view token, int64_t now_seconds) const;
+
+  // A 32-byte key for another signature than access tokens (e.g. browser session cookies):
+  // HMAC-SHA256(secret, "magnetar key: " + purpose). Distinct purposes get unrelated keys, no key
+  // can sign an access token, and rotating the secret rotates every derived key with it.
+  std::string DeriveKey(std::string_view purpose) const;
 
  private:
   // Base64url (unpadded) HMAC-SHA256 of `signing_input` under secret_.

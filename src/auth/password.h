@@ -6,10 +6,17 @@
 // COST: HashPassword and VerifyPassword each take ~0.1 s of CPU and 64 MiB of memory (m=65536 KiB,
 // t=3, p=4). They must never run on an I/O (network) thread: hand them to a worker pool.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace magnetar::auth {
+
+// The longest password accepted, in characters (code points, as the 422 messages count them).
+// Argon2 pre-hashes its input, but megabyte passwords would still be read and hashed on every
+// login attempt for nothing; register and password changes refuse longer ones (422) and login
+// refuses them without hashing. Django uses the same bound.
+inline constexpr size_t kMaxPasswordChars = 4096;
 
 // Argon2id, m=65536 KiB, t=3, p=4, 16-byte random salt, 32-byte hash:
 // "$argon2id$v=19$m=65536,t=3,p=4$<salt b64>$<hash b64>".

@@ -40,15 +40,19 @@ void Broker::Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, Append
   // publish again to the same topic): whichever of the callback and this function finishes last
   // calls it.
   struct Completion {
+    std::shared_ptr<Hub> hub;
     std::mutex mutex;
     bool append_returned = false;                          // guarded by mutex
     std::optional<Result<std::vector<MessagePtr>>> early;  // guarded by mutex
     AppendCallback done;
   };
   auto completion = std::make_shared<Completion>();
+  completion->hub = hub;
   completion->done = std::move(done);
-  auto on_appended = [hub, completion](Result<std::vector<MessagePtr>> result) {
-    if (result.ok()) FanOut(*hub, *result);
+  // One shared_ptr captured (the hub rides in the Completion): small enough for std::function to
+  // hold without allocating, on every publish.
+  auto on_appended = [completion](Result<std::vector<MessagePtr>> result) {
+    if (result.ok()) FanOut(*completion->hub, *result);
     {
       std::lock_guard lock(completion->mutex);
       if (!completion->append_returned) {

@@ -41,8 +41,13 @@ bool HttpService::HostTrusted(std::string_view host_header) const {
 }
 
 bool HttpService::OriginAllowed(std::string_view origin) const {
-  return std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(), origin) !=
-         options_.allowed_origins.end();
+  if (origin.empty()) return false;
+  for (const auto& allowed : options_.allowed_origins) {
+    // "*" = any origin, as Starlette's allow_origins=["*"] (a startup guard refuses it off
+    // loopback unless insecure defaults are allowed).
+    if (allowed == origin || allowed == "*") return true;
+  }
+  return false;
 }
 
 Response NotFoundResponse() { return Response::Json(404, R"({"detail":"Not Found"})"); }

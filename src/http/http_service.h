@@ -3,9 +3,10 @@
 // HttpService: what every HTTP connection on a listener shares — the router, WebSocket upgrade
 // routes, limits and the host/origin policy. Built at start-up, read-only afterwards.
 
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <memory>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -14,6 +15,11 @@
 #include "http/router.h"
 #include "http/types.h"
 #include "net/connection_tracker.h"
+#include "net/stream.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace magnetar::http {
 
@@ -22,14 +28,23 @@ struct HttpOptions {
   size_t max_header_bytes = 16 * 1024;
   // Host header values accepted (port stripped); "*.example.com" matches sub-domains; "*" any.
   std::vector<std::string> trusted_hosts = {"127.0.0.1", "localhost", "::1", "[::1]"};
-  // Exact Origin values allowed for CORS and WebSocket handshakes.
+  // Exact Origin values allowed for CORS and WebSocket handshakes; "*" allows any.
   std::vector<std::string> allowed_origins;
   std::chrono::seconds keep_alive_timeout{65};
   std::chrono::seconds request_timeout{30};
+  // Set: every connection speaks TLS (HTTPS, WSS) with this context (net/tls.h); a plain HTTP
+  // request gets a plain 400 and is closed. Null: plain HTTP and WebSocket.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  // A client that has not finished its TLS handshake by then is dropped.
+  std::chrono::seconds tls_handshake_timeout{10};
+  // How long a closing TLS connection waits for the peer's close_notify after sending its own
+  // (which goes out at once). Short: an idle keep-alive client is not reading and never answers,
+  // and TLS does not require the answer (RFC 8446 §6.1); it only delays the close.
+  std::chrono::seconds tls_close_timeout{1};
 };
 
-// Takes over the socket of an HTTP request that asked to upgrade to WebSocket.
-using UpgradeHandler = std::function<void(const RequestContextPtr&, boost::beast::tcp_stream)>;
+// Takes over the connection (plain or TLS) of an HTTP request that asked to upgrade to WebSocket.
+using UpgradeHandler = std::function<void(const RequestContextPtr&, net::AnyStream)>;
 
 class HttpService {
  public:

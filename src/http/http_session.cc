@@ -1,7 +1,11 @@
 #include "http/http_session.h"
 
-#include <boost/asio/dispatch.hpp>
+#include <poll.h>
+
 #include <algorithm>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "common/log.h"
@@ -19,24 +23,127 @@ namespace {
 constexpr std::string_view kCorsMethods = "GET, POST, PUT, DELETE, OPTIONS";
 constexpr std::string_view kCorsHeaders = "Authorization, Content-Type";
 
+// How often a parked request whose client has sent more bytes is checked for a hang-up.
+constexpr auto kRecheckInterval = std::chrono::milliseconds(500);
+
+// What a plain HTTP request to the TLS port gets (it cannot be answered over TLS).
+constexpr std::string_view kPlainHttpOnTlsPort =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 65\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    R"({"detail":"This port speaks HTTPS: use https:// and wss:// URLs"})";
+static_assert(kPlainHttpOnTlsPort.size() - kPlainHttpOnTlsPort.find("\r\n\r\n") - 4 == 65);
+
+// True when the peer has closed or reset the connection, even if unread bytes are still queued
+// (POLLRDHUP, Linux): a client that sent something and then hung up.
+bool PeerHungUp(tcp::socket& socket) {
+  pollfd p{};
+  p.fd = socket.native_handle();
+  p.events = POLLRDHUP;
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+template <class Stream>
+Stream MakeStream(tcp::socket socket, asio::ssl::context* tls) {
+  if constexpr (net::kIsTls<Stream>) {
+    return Stream(std::move(socket), *tls);
+  } else {
+    (void)tls;
+    return Stream(std::move(socket));
+  }
+}
+
 }  // namespace
 
 void HttpService::Accept(tcp::socket socket) {
-  auto session = std::make_shared<HttpSession>(*this, std::move(socket));
-  session->Start();
+  if (options_.tls) {
+    std::make_shared<HttpSession<net::TlsStream>>(*this, std::move(socket), options_.tls.get())
+        ->Start();
+  } else {
+    std::make_shared<HttpSession<net::PlainStream>>(*this, std::move(socket), nullptr)->Start();
+  }
 }
 
-HttpSession::HttpSession(HttpService& service, tcp::socket socket)
-    : service_(service), stream_(std::move(socket)) {}
+template <class Stream>
+HttpSession<Stream>::HttpSession(HttpService& service, tcp::socket socket, asio::ssl::context* tls)
+    : service_(service),
+      stream_(MakeStream<Stream>(std::move(socket), tls)),
+      watch_timer_(stream_.get_executor()) {}
 
-HttpSession::~HttpSession() { service_.tracker().Remove(tracker_id_); }
+template <class Stream>
+HttpSession<Stream>::~HttpSession() {
+  service_.tracker().Remove(tracker_id_);
+}
 
-void HttpSession::Start() {
+template <class Stream>
+void HttpSession<Stream>::Start() {
   tracker_id_ = service_.tracker().Add(weak_from_this());
-  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if constexpr (kTls) {
+      self->StartTls();
+    } else {
+      self->ReadHeader();
+    }
+  });
 }
 
-void HttpSession::Shutdown() {
+template <class Stream>
+void HttpSession<Stream>::StartTls() {
+  if (shutting_down_ || closed_) return Close();
+  // One deadline covers the first bytes and the whole handshake: a client that connects and
+  // stays silent, or stalls mid-handshake, is dropped when it passes.
+  lowest().expires_after(service_.options().tls_handshake_timeout);
+  reading_ = true;
+  beast::async_detect_ssl(lowest(), buffer_,
+                          [self = shared_from_this()](beast::error_code ec, bool is_tls) {
+                            self->reading_ = false;
+                            self->OnDetected(ec, is_tls);
+                          });
+}
+
+template <class Stream>
+void HttpSession<Stream>::OnDetected(beast::error_code ec, bool is_tls) {
+  if (ec || close_wanted_ || shutting_down_) return Close();
+  if (!is_tls) return RejectPlainHttp();
+  if constexpr (kTls) {
+    reading_ = true;
+    // The bytes detection read are the start of the ClientHello: hand them to the handshake.
+    // (`used` has a default only because Boost 1.81's constraint on this overload checks for the
+    // wrong signature, void(error_code); it is always passed.)
+    stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                            [self = shared_from_this()](beast::error_code ec, size_t used = 0) {
+                              self->reading_ = false;
+                              self->buffer_.consume(used);
+                              self->OnHandshake(ec);
+                            });
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::OnHandshake(beast::error_code ec) {
+  if (ec) {
+    // Scanners, clients that distrust the certificate, timeouts: routine, not worth a warning.
+    Logger("http")->debug("TLS handshake failed: {}", ec.message());
+    return Close();
+  }
+  tls_ready_ = true;
+  ReadHeader();
+}
+
+template <class Stream>
+void HttpSession<Stream>::RejectPlainHttp() {
+  writing_ = true;
+  asio::async_write(lowest(), asio::buffer(kPlainHttpOnTlsPort.data(), kPlainHttpOnTlsPort.size()),
+                    [self = shared_from_this()](beast::error_code, size_t) {
+                      self->writing_ = false;
+                      self->CloseSocket();
+                    });
+}
+
+template <class Stream>
+void HttpSession<Stream>::Shutdown() {
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
     self->shutting_down_ = true;
     self->keep_alive_ = false;
@@ -44,27 +151,62 @@ void HttpSession::Shutdown() {
   });
 }
 
-void HttpSession::Close() {
+// Ends the connection. A write in flight finishes first (OnWritten comes back here). Over TLS
+// after the handshake, the read in flight is cancelled (its handler comes back here) so that
+// close_notify can be exchanged; the close timeout bounds that exchange.
+template <class Stream>
+void HttpSession<Stream>::Close() {
   if (closed_) return;
-  closed_ = true;
-  beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  close_wanted_ = true;
+  if (writing_) return;
+  if constexpr (kTls) {
+    if (tls_ready_ && lowest().socket().is_open()) {
+      if (reading_) {
+        beast::error_code ignored;
+        lowest().socket().cancel(ignored);
+        return;
+      }
+      if (tls_closing_) return;
+      tls_closing_ = true;
+      watch_timer_.cancel();
+      lowest().expires_after(service_.options().tls_close_timeout);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        self->CloseSocket();
+      });
+      return;
+    }
+  }
+  CloseSocket();
 }
 
-void HttpSession::ReadHeader() {
-  if (shutting_down_ || closed_) return Close();
+template <class Stream>
+void HttpSession<Stream>::CloseSocket() {
+  if (closed_) return;
+  closed_ = true;
+  watch_timer_.cancel();
+  beast::error_code ignored;
+  lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  lowest().close();
+}
+
+template <class Stream>
+void HttpSession<Stream>::ReadHeader() {
+  if (shutting_down_ || close_wanted_ || closed_) return Close();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(service_.options().max_header_bytes));
   parser_->body_limit(service_.options().max_body_bytes);
-  stream_.expires_after(service_.options().keep_alive_timeout);
+  lowest().expires_after(service_.options().keep_alive_timeout);
+  reading_ = true;
   bhttp::async_read_header(stream_, buffer_, *parser_,
                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->reading_ = false;
                              self->OnHeader(ec);
                            });
 }
 
-void HttpSession::OnHeader(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::OnHeader(beast::error_code ec) {
+  if (close_wanted_) return Close();
   if (ec == bhttp::error::body_limit) {
     // A Content-Length over the cap fails the header parse itself: answer without reading it.
     return SendAndClose(PayloadTooLargeResponse());
@@ -83,25 +225,42 @@ void HttpSession::OnHeader(beast::error_code ec) {
     return SendAndClose(PayloadTooLargeResponse());
   }
   if (beast::websocket::is_upgrade(req)) return Upgrade(parser_->release());
-  stream_.expires_after(service_.options().request_timeout);
+  lowest().expires_after(service_.options().request_timeout);
+  reading_ = true;
   bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      self->reading_ = false;
+                      self->OnBody(ec);
+                    });
 }
 
-void HttpSession::OnBody(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::OnBody(beast::error_code ec) {
+  if (close_wanted_) return Close();
   if (ec == bhttp::error::body_limit) return SendAndClose(PayloadTooLargeResponse());
   if (ec) return Close();
   Dispatch(parser_->release());
 }
 
-void HttpSession::Dispatch(Request request) {
+template <class Stream>
+boost::asio::ip::tcp::endpoint HttpSession<Stream>::RemoteEndpoint() {
+  if (!remote_known_) {
+    beast::error_code ec;
+    remote_ = lowest().socket().remote_endpoint(ec);
+    remote_known_ = !ec;
+  }
+  return remote_;
+}
+
+template <class Stream>
+void HttpSession<Stream>::Dispatch(Request request) {
   ++seq_;
   busy_ = true;
   keep_alive_ = request.keep_alive() && !shutting_down_;
   auto ctx = std::make_shared<RequestContext>();
   ctx->executor = stream_.get_executor();
-  beast::error_code ignored;
-  ctx->remote = stream_.socket().remote_endpoint(ignored);
+  ctx->remote = RemoteEndpoint();
+  ctx->is_tls = kTls;
   ctx->request = std::move(request);
   origin_ = std::string(ctx->Header(bhttp::field::origin));
   current_ = ctx;
@@ -134,7 +293,7 @@ void HttpSession::Dispatch(Request request) {
       break;
   }
   ctx->path_params = std::move(match.params);
-  stream_.expires_never();  // the handler decides how long it takes (long-poll: up to 60 s)
+  lowest().expires_never();  // the handler decides how long it takes (long-poll: up to 60 s)
   const uint64_t seq = seq_;
   try {
     (*match.handler)(ctx, MakeResponder());
@@ -145,7 +304,8 @@ void HttpSession::Dispatch(Request request) {
   if (busy_ && seq_ == seq) WatchForDisconnect(seq);
 }
 
-Response HttpSession::Preflight(const RequestContext& ctx) const {
+template <class Stream>
+Response HttpSession<Stream>::Preflight(const RequestContext& ctx) const {
   std::string failures;
   auto fail = [&](std::string_view what) {
     if (!failures.empty()) failures += ", ";
@@ -182,7 +342,8 @@ Response HttpSession::Preflight(const RequestContext& ctx) const {
       .WithHeader("Access-Control-Max-Age", "600");
 }
 
-Responder HttpSession::MakeResponder() {
+template <class Stream>
+Responder HttpSession<Stream>::MakeResponder() {
   return [self = shared_from_this(), seq = seq_](Response response) {
     asio::dispatch(self->stream_.get_executor(),
                    [self, seq, response = std::move(response)]() mutable {
@@ -191,29 +352,46 @@ Responder HttpSession::MakeResponder() {
   };
 }
 
-void HttpSession::WatchForDisconnect(uint64_t seq) {
-  stream_.socket().async_wait(
+// While a handler holds the request, wait for the socket to become readable: a client that hangs
+// up makes it readable at once. Readable while still connected means it sent bytes (a pipelined
+// request, or TLS records, which plain byte counts cannot tell from a close_notify): then look
+// for a hang-up every kRecheckInterval instead, so the wait never spins.
+template <class Stream>
+void HttpSession<Stream>::WatchForDisconnect(uint64_t seq) {
+  lowest().socket().async_wait(
       tcp::socket::wait_read, [self = shared_from_this(), seq](beast::error_code ec) {
         if (!self->busy_ || self->seq_ != seq || self->closed_) return;
-        if (!ec) {
-          beast::error_code avail_ec;
-          if (self->stream_.socket().available(avail_ec) > 0 && !avail_ec) {
-            return;  // the client sent more (pipelining): it is still there
-          }
-        }
-        // Readable with nothing to read = the peer closed. Tell the handler; no keep-alive.
-        self->keep_alive_ = false;
-        if (auto ctx = self->current_; ctx && ctx->on_client_gone) {
-          auto gone = std::move(ctx->on_client_gone);
-          gone();
-        }
+        if (!ec && !PeerHungUp(self->lowest().socket())) return self->RecheckLater(seq);
+        self->ClientGone();
       });
 }
 
-void HttpSession::Respond(uint64_t seq, Response response) {
+template <class Stream>
+void HttpSession<Stream>::RecheckLater(uint64_t seq) {
+  watch_timer_.expires_after(kRecheckInterval);
+  watch_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+    if (ec || !self->busy_ || self->seq_ != seq || self->closed_) return;
+    if (!PeerHungUp(self->lowest().socket())) return self->RecheckLater(seq);
+    self->ClientGone();
+  });
+}
+
+// The peer closed while its request was parked. Tell the handler; no keep-alive.
+template <class Stream>
+void HttpSession<Stream>::ClientGone() {
+  keep_alive_ = false;
+  if (auto ctx = current_; ctx && ctx->on_client_gone) {
+    auto gone = std::move(ctx->on_client_gone);
+    gone();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::Respond(uint64_t seq, Response response) {
   if (seq != seq_ || !busy_ || closed_) return;  // stale or duplicate responder call
   busy_ = false;
   current_.reset();
+  watch_timer_.cancel();
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
   res->version(11);
   res->result(response.status);
@@ -226,39 +404,49 @@ void HttpSession::Respond(uint64_t seq, Response response) {
   res->body() = std::move(response.body);
   res->keep_alive(keep_alive_);
   res->prepare_payload();
-  stream_.expires_after(service_.options().request_timeout);
+  lowest().expires_after(service_.options().request_timeout);
   const bool keep_alive = keep_alive_;
+  writing_ = true;
   bhttp::async_write(stream_, *res,
                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                       self->writing_ = false;
                        self->OnWritten(keep_alive, ec);
                      });
 }
 
-void HttpSession::OnWritten(bool keep_alive, beast::error_code ec) {
-  if (ec || !keep_alive || shutting_down_) return Close();
+template <class Stream>
+void HttpSession<Stream>::OnWritten(bool keep_alive, beast::error_code ec) {
+  if (ec) return CloseSocket();  // the peer is gone: no close_notify to exchange
+  if (!keep_alive || shutting_down_ || close_wanted_) return Close();
   ReadHeader();
 }
 
-void HttpSession::SendAndClose(Response response) {
+template <class Stream>
+void HttpSession<Stream>::SendAndClose(Response response) {
   ++seq_;
   busy_ = true;
   keep_alive_ = false;
   Respond(seq_, std::move(response));
 }
 
-void HttpSession::Upgrade(Request request) {
+template <class Stream>
+void HttpSession<Stream>::Upgrade(Request request) {
   auto ctx = std::make_shared<RequestContext>();
   ctx->executor = stream_.get_executor();
-  beast::error_code ignored;
-  ctx->remote = stream_.socket().remote_endpoint(ignored);
+  ctx->remote = RemoteEndpoint();
+  ctx->is_tls = kTls;
   ctx->request = std::move(request);
   ParsedTarget target;
   if (!ParseTarget(ctx->request.target(), *ctx, target)) return SendAndClose(NotFoundResponse());
   const UpgradeHandler* handler = service_.FindUpgrade(ctx->path);
   if (!handler) return SendAndClose(NotFoundResponse());
-  stream_.expires_never();
-  closed_ = true;  // the WebSocket owns the socket from here on
-  (*handler)(ctx, std::move(stream_));
+  lowest().expires_never();
+  watch_timer_.cancel();
+  closed_ = true;  // the WebSocket owns the connection from here on
+  (*handler)(ctx, net::MakeAnyStream(std::move(stream_)));
 }
+
+template class HttpSession<net::PlainStream>;
+template class HttpSession<net::TlsStream>;
 
 }  // namespace magnetar::http

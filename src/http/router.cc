@@ -65,7 +65,11 @@ Router::Match Router::Find(Verb method, const std::vector<std::string>& segments
     for (const auto& r : routes_) {
       if (!r.trailing_slash && SegmentsMatch(r, segments, nullptr)) {
         match.kind = Match::Kind::kRedirect;
-        match.redirect_to = std::string(raw_path.substr(0, raw_path.size() - 1));
+        std::string_view to = raw_path.substr(0, raw_path.size() - 1);
+        // Empty segments are ignored when matching, but "//api/v1/topics" in a Location header is
+        // protocol-relative (host "api"): an open redirect. Keep a single leading slash.
+        while (to.size() > 1 && to[0] == '/' && to[1] == '/') to.remove_prefix(1);
+        match.redirect_to = std::string(to);
         return match;
       }
     }

@@ -50,6 +50,9 @@ struct RequestContext {
   std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
   boost::asio::any_io_executor executor;
   boost::asio::ip::tcp::endpoint remote;
+  // The request came over TLS (https://, wss://). Anything that builds an absolute URL of this
+  // server from the request (e.g. a verification_uri) uses it to choose the scheme.
+  bool is_tls = false;
 
   std::optional<std::string_view> Query(std::string_view name) const {
     for (const auto& [k, v] : query) {

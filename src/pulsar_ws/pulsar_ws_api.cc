@@ -68,13 +68,13 @@ PulsarWsApi::~PulsarWsApi() = default;
 
 void PulsarWsApi::Register(http::HttpService& service) {
   service.AddUpgradePrefix("/ws/v2/", [this](const http::RequestContextPtr& ctx,
-                                             boost::beast::tcp_stream stream) {
+                                             net::AnyStream stream) {
     HandleUpgrade(ctx, std::move(stream));
   });
 }
 
 void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
-                                boost::beast::tcp_stream stream) {
+                                net::AnyStream stream) {
   // 1. Everything that needs no storage: path, parameters, token presence (spec §8.1).
   std::string error;
   auto path = ParseTopicPath(std::string_view(ctx->request.target()), &error);
@@ -113,8 +113,8 @@ void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
   if (token.empty()) return ws::RejectUpgrade(std::move(stream), Refusal(401, "Failed to authenticate"));
 
   // 2. What reads storage (users, deny-list, topic records, cursors), off the I/O thread.
-  auto stream_holder = std::make_shared<boost::beast::tcp_stream>(std::move(stream));
-  auto executor = stream_holder->get_executor();
+  auto stream_holder = std::make_shared<net::AnyStream>(std::move(stream));
+  auto executor = ctx->executor;
   auto work = [this, path = *path, token, producer, consumer, executor]() -> Admission {
     Admission a;
     auto auth = deps_.authenticator.Authenticate(token);
@@ -191,7 +191,7 @@ void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
   };
   auto then = [this, ctx, stream_holder, producer, reader](Admission a) mutable {
     if (a.refusal) return ws::RejectUpgrade(std::move(*stream_holder), std::move(*a.refusal));
-    auto conn = std::make_shared<ws::WsConnection>(std::move(*stream_holder), deps_.tracker, options_.ws);
+    auto conn = ws::WsConnection::Create(std::move(*stream_holder), deps_.tracker, options_.ws);
     std::shared_ptr<ws::WsHandler> session;
     if (producer) {
       session = std::make_shared<ProducerSession>(deps_, producer_names_, a.topic,

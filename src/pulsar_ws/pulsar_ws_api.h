@@ -74,7 +74,7 @@ class PulsarWsApi {
   void Register(http::HttpService& service);
 
  private:
-  void HandleUpgrade(const http::RequestContextPtr& ctx, boost::beast::tcp_stream stream);
+  void HandleUpgrade(const http::RequestContextPtr& ctx, net::AnyStream stream);
 
   PulsarWsDeps deps_;
   PulsarWsOptions options_;

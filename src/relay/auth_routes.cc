@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "relay/json_util.h"
+#include "relay/password_login.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
 #include "relay/token_issuer.h"
@@ -22,17 +23,6 @@ const std::string* FormValue(const std::vector<std::pair<std::string, std::strin
     if (k == key) return &v;
   }
   return nullptr;
-}
-
-struct LoginOutcome {
-  enum class Kind { kOk, kBadCredentials, kInactive, kError } kind = Kind::kError;
-  auth::User user;
-};
-
-// A real hash to verify against when the user does not exist, so both paths cost the same.
-const std::string& kDummyHash() {
-  static const std::string hash = auth::HashPassword(RandomHex(16));
-  return hash;
 }
 
 }  // namespace
@@ -63,38 +53,22 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                  return respond(std::move(*limited));
                }
 
+               // Same cost whether or not the user exists or has a password (no timing oracle);
+               // an overlong password is refused without hashing (password_login.h).
                deps_.blocking.Run(
                    ctx->executor,
                    [this, username = *username, password = *password] {
-                     LoginOutcome out;
-                     auto user = deps_.users.GetByUsername(username);
-                     if (!user.ok()) {
-                       out.kind = user.status().code() == StatusCode::kNotFound
-                                      ? LoginOutcome::Kind::kBadCredentials
-                                      : LoginOutcome::Kind::kError;
-                       // Same work whether or not the user exists: no timing oracle.
-                       auth::VerifyPassword(password, kDummyHash());
-                       return out;
-                     }
-                     if (user->password_hash.empty() ||
-                         !auth::VerifyPassword(password, user->password_hash)) {
-                       out.kind = LoginOutcome::Kind::kBadCredentials;
-                       return out;
-                     }
-                     out.kind =
-                         user->is_active ? LoginOutcome::Kind::kOk : LoginOutcome::Kind::kInactive;
-                     out.user = std::move(user).value();
-                     return out;
+                     return CheckPasswordLogin(deps_.users, username, password);
                    },
-                   [this, respond](LoginOutcome out) {
+                   [this, respond](PasswordLogin out) {
                      switch (out.kind) {
-                       case LoginOutcome::Kind::kBadCredentials:
+                       case PasswordLogin::Kind::kBadCredentials:
                          return respond(Unauthorized("Incorrect username or password"));
-                       case LoginOutcome::Kind::kInactive:
+                       case PasswordLogin::Kind::kInactive:
                          return respond(Detail(403, "User account is inactive"));
-                       case LoginOutcome::Kind::kError:
+                       case PasswordLogin::Kind::kError:
                          return respond(http::InternalErrorResponse());
-                       case LoginOutcome::Kind::kOk:
+                       case PasswordLogin::Kind::kOk:
                          break;
                      }
                      TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
@@ -118,7 +92,8 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
             const json::array loc{"body"};
             auto username = StringField(*obj, "username", loc, errors, true, 3, 50);
             auto email = StringField(*obj, "email", loc, errors, false);
-            auto password = StringField(*obj, "password", loc, errors, true, 8);
+            auto password =
+                StringField(*obj, "password", loc, errors, true, 8, auth::kMaxPasswordChars);
             std::vector<std::string> permissions;
             if (const json::value* p = obj->if_contains("permissions"); p && !p->is_null()) {
               if (auto list = PermissionList(*p, errors)) permissions = std::move(*list);

@@ -1,5 +1,6 @@
 #include "relay/json_util.h"
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -102,8 +103,49 @@ std::optional<json::value> ParseJson(std::string_view text, std::string* error) 
   return v;
 }
 
+bool IsSecretField(std::string_view name) {
+  // By substring, case-insensitively, so near misses ("refresh_tokens", "Password", "api_secret")
+  // are covered too: a client that misspells a field still must not get its credential echoed.
+  static constexpr std::string_view kSecretParts[] = {"password", "passwd", "secret", "token",
+                                                      "device_code", "csrf", "code_verifier"};
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string_view part : kSecretParts) {
+    if (lower.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Replaces the value of every secret field in `v` (depth is bounded by kMaxJsonDepth).
+void RedactSecretFields(json::value& v) {
+  if (v.is_object()) {
+    for (auto& kv : v.get_object()) {
+      if (IsSecretField(kv.key())) {
+        kv.value() = kRedacted;
+      } else {
+        RedactSecretFields(kv.value());
+      }
+    }
+  } else if (v.is_array()) {
+    for (auto& item : v.get_array()) RedactSecretFields(item);
+  }
+}
+
+}  // namespace
+
 void ValidationErrors::Add(std::string_view type, json::array loc, std::string_view msg,
                            json::value input, std::optional<json::object> ctx) {
+  // Never echo a credential: a short password or a mistyped refresh token would otherwise come
+  // back in the 422 body. A "missing" error echoes the whole body, whose other secrets still go.
+  const bool at_secret =
+      !loc.empty() && loc.back().is_string() && IsSecretField(loc.back().get_string());
+  if (at_secret && type != "missing" && !input.is_null()) {
+    input = kRedacted;
+  } else {
+    RedactSecretFields(input);
+  }
   json::object e;
   e["type"] = type;
   e["loc"] = std::move(loc);

@@ -23,7 +23,18 @@ inline constexpr size_t kMaxJsonDepth = 64;
 // Parses a request body; nullopt (and `error` set) when it is not JSON.
 std::optional<json::value> ParseJson(std::string_view text, std::string* error = nullptr);
 
-// Collects validation failures and renders them as FastAPI does (422).
+// What a secret takes the place of in an echoed 422 `input` (pydantic's SecretStr spelling).
+inline constexpr char kRedacted[] = "**********";
+
+// True for the body fields that carry credentials: a name containing "password", "passwd",
+// "secret", "token", "device_code", "csrf" or "code_verifier" (any case). Their values are never
+// echoed back in a validation error (nor, through it, into a proxy's or a client's error log).
+bool IsSecretField(std::string_view name);
+
+// Collects validation failures and renders them as FastAPI does (422). Unlike FastAPI, the
+// echoed `input` never carries a secret: an error located at a secret field shows kRedacted,
+// and secret fields inside an echoed object (a "missing" error echoes the whole body) are
+// replaced by kRedacted.
 class ValidationErrors {
  public:
   void Add(std::string_view type, json::array loc, std::string_view msg, json::value input,

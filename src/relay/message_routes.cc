@@ -10,6 +10,7 @@
 #include "relay/idempotency.h"
 #include "relay/json_util.h"
 #include "relay/message_model.h"
+#include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
 #include "relay/validation.h"
@@ -24,7 +25,9 @@ constexpr auto kInFlightPoll = std::chrono::milliseconds(10);
 constexpr int kInFlightPolls = 3000;
 
 std::string PublishResponseJson(const core::Message& m) {
-  std::string out = R"({"message_id":")";
+  std::string out;
+  out.reserve(96 + m.topic.size());  // one allocation instead of growing three times
+  out += R"({"message_id":")";
   m.id.AppendTo(out);
   out += R"(","topic":)";
   AppendJsonString(out, m.topic);
@@ -88,6 +91,25 @@ void WithIdempotency(std::shared_ptr<IdempotencyGate> gate, const http::RequestC
   });
 }
 
+// Stores one message and completes with the 201 answer (spec §2.2 steps 5-7), or a 5xx.
+// `done(http::Response, bool succeeded)` runs once, on whichever thread the store completes on.
+template <typename Done>
+void PublishSingle(core::Broker& broker, const Clock& clock, std::string user_id,
+                   MessageRequest request, Done done) {
+  std::vector<core::DraftPtr> drafts;
+  drafts.push_back(request.ToDraft(clock.Now()));
+  broker.Publish({std::move(user_id), std::move(request.topic)}, std::move(drafts),
+                 [done = std::move(done)](Result<std::vector<core::MessagePtr>> stored) {
+                   if (!stored.ok()) {
+                     Logger("relay")->warn("publish failed: {}", stored.status().ToString());
+                     const unsigned status =
+                         stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
+                     return done(Detail(status, "Failed to store message"), false);
+                   }
+                   done(http::Response::Json(201, PublishResponseJson(*stored->front())), true);
+                 });
+}
+
 // The request's Idempotency-Key scoped to `route` and the caller, with the body's fingerprint;
 // both empty when the request has no key.
 struct IdempotencyScope {
@@ -117,32 +139,36 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
             const json::value* body = &body_value;
             auth::User user = std::move(auth.user);
             ValidationErrors errors;
-            auto request = ParseMessageRequest(*body, json::array{"body"}, errors);
+            static const json::array kBodyLoc{"body"};  // read-only: shared by every thread
+            auto request = ParseMessageRequest(*body, kBodyLoc, errors);
             if (!request) return respond(errors.ToResponse());
             if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
               return respond(std::move(*limited));
+            }
+            if (auto over = CheckUserQuota(*rate_limiter_, "quota_publish", user.user_id,
+                                           options_.quota_publish_per_minute)) {
+              return respond(std::move(*over));
             }
             if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
               return respond(Detail(500, "Failed to create topic"));
             }
             auto [scoped, fingerprint] = ScopeOf(*ctx, "single", user.user_id, *body);
-            WithIdempotency(
-                gate, ctx, respond, scoped, fingerprint, 201,
-                [this, user, request = std::move(*request)](Finish finish) {
-                  std::vector<core::DraftPtr> drafts{request.ToDraft(deps_.clock.Now())};
-                  deps_.broker.Publish(
-                      {user.user_id, request.topic}, std::move(drafts),
-                      [finish](Result<std::vector<core::MessagePtr>> stored) {
-                        if (!stored.ok()) {
-                          Logger("relay")->warn("publish failed: {}", stored.status().ToString());
-                          const unsigned status =
-                              stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
-                          return finish(Detail(status, "Failed to store message"), false);
-                        }
-                        finish(http::Response::Json(201, PublishResponseJson(*stored->front())),
-                               true);
-                      });
-                });
+            if (scoped.empty()) {
+              // No Idempotency-Key (the common case): publish directly. The keyed path below
+              // wraps the same publish in std::functions that copy the responder and the user
+              // several times, which cost about a tenth of a publish's allocations.
+              return PublishSingle(deps_.broker, deps_.clock, std::move(user.user_id),
+                                   std::move(*request),
+                                   [respond = std::move(respond)](http::Response r, bool) {
+                                     respond(std::move(r));
+                                   });
+            }
+            WithIdempotency(gate, ctx, respond, scoped, fingerprint, 201,
+                            [this, user_id = user.user_id,
+                             request = std::move(*request)](Finish finish) mutable {
+                              PublishSingle(deps_.broker, deps_.clock, std::move(user_id),
+                                            std::move(request), std::move(finish));
+                            });
           }));
 
   service.router().Add(
@@ -192,6 +218,11 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
             if (auto limited = RateLimited("bulk", options_.rate_limit_bulk, *ctx)) {
               return respond(std::move(*limited));
             }
+            if (auto over = CheckUserQuota(*rate_limiter_, "quota_publish", user.user_id,
+                                           options_.quota_publish_per_minute,
+                                           static_cast<int>(requests.size()))) {
+              return respond(std::move(*over));
+            }
 
             auto [scoped, fingerprint] = ScopeOf(*ctx, "bulk", user.user_id, *body);
             WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
@@ -210,11 +241,13 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
 
 namespace {
 
-// Shared by the per-topic appends of one bulk request; the last to finish answers.
+// Shared by the per-topic appends of one bulk request; the last to finish answers. An accepted
+// item keeps its stored message (id and topic are read from it when answering), so a bulk of 100
+// costs no per-item string copies; a rejected one keeps its topic and the error.
 struct BulkState {
   struct Item {
-    std::string topic;
-    std::string message_id;  // empty = rejected
+    core::MessagePtr message;  // null = rejected
+    std::string topic;         // rejected items only
     std::string error;
   };
   std::mutex mutex;
@@ -223,21 +256,25 @@ struct BulkState {
   Finish finish;
 
   void Done() {
-    std::string out = R"({"results":[)";
+    std::string out;
+    out.reserve(64 + items.size() * 96);
+    out += R"({"results":[)";
     size_t accepted = 0;
     for (size_t i = 0; i < items.size(); ++i) {
       const auto& item = items[i];
       if (i) out.push_back(',');
       out += R"({"message_id":)";
-      if (item.message_id.empty()) {
+      if (!item.message) {
         out += "null";
       } else {
-        AppendJsonString(out, item.message_id);
+        out.push_back('"');
+        item.message->id.AppendTo(out);
+        out.push_back('"');
         ++accepted;
       }
       out += R"(,"topic":)";
-      AppendJsonString(out, item.topic);
-      if (item.message_id.empty()) {
+      AppendJsonString(out, item.message ? item.message->topic : item.topic);
+      if (!item.message) {
         out += R"(,"status":"rejected","error":)";
         AppendJsonString(out, item.error);
         out += "}";
@@ -263,10 +300,7 @@ void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequ
   state->finish = std::move(finish);
   state->items.resize(requests.size());
   std::map<std::string, std::vector<size_t>> by_topic;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    state->items[i].topic = requests[i].topic;
-    by_topic[requests[i].topic].push_back(i);
-  }
+  for (size_t i = 0; i < requests.size(); ++i) by_topic[requests[i].topic].push_back(i);
   state->pending_batches = by_topic.size();
   const UnixMicros now = deps_.clock.Now();
   for (auto& [topic, indexes] : by_topic) {
@@ -274,15 +308,17 @@ void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequ
     drafts.reserve(indexes.size());
     for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
     deps_.broker.Publish({user.user_id, topic}, std::move(drafts),
-                         [state, indexes = indexes](Result<std::vector<core::MessagePtr>> stored) {
+                         [state, topic, indexes = indexes](
+                             Result<std::vector<core::MessagePtr>> stored) {
                            bool last = false;
                            {
                              std::lock_guard lock(state->mutex);
                              for (size_t k = 0; k < indexes.size(); ++k) {
                                auto& item = state->items[indexes[k]];
                                if (stored.ok()) {
-                                 item.message_id = (*stored)[k]->id.ToString();
+                                 item.message = (*stored)[k];
                                } else {
+                                 item.topic = topic;
                                  item.error = stored.status().message();
                                }
                              }

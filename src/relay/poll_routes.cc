@@ -3,6 +3,7 @@
 #include "relay/json_util.h"
 #include "relay/poll_manager.h"
 #include "relay/poll_model.h"
+#include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
 
@@ -19,6 +20,10 @@ void RelayApi::RegisterPoll(http::HttpService& service) {
                         ValidationErrors errors;
                         auto request = ParsePollRequest(*body, errors);
                         if (!request) return respond(errors.ToResponse());
+                        if (auto over = CheckUserQuota(*rate_limiter_, "quota_poll", user.user_id,
+                                                       options_.quota_poll_per_minute)) {
+                          return respond(std::move(*over));
+                        }
 
                         std::vector<core::TopicKey> keys;
                         for (const auto& name : request->topics)

@@ -11,8 +11,11 @@ constexpr UnixMicros kWindowMicros = 60LL * 1000000;
 }  // namespace
 
 RateDecision LocalRateLimiter::Hit(std::string_view route, std::string_view client,
-                                   int limit_per_minute) {
+                                   int limit_per_minute, int cost) {
   if (limit_per_minute <= 0) return {};
+  if (cost < 1) cost = 1;
+  // More than a whole window allows (a bulk above a quota): never allowed, nothing counted.
+  if (cost > limit_per_minute) return {false, kWindowMicros / 1000000};
   std::string key;
   key.reserve(route.size() + 1 + client.size());
   key.append(route).push_back('\n');
@@ -30,12 +33,30 @@ RateDecision LocalRateLimiter::Hit(std::string_view route, std::string_view clie
     w.start = now;
     w.count = 0;
   }
-  if (w.count >= limit_per_minute) {
+  if (w.count + cost > limit_per_minute) {
     const UnixMicros left = w.start + kWindowMicros - now;
     return {false, std::max<int64_t>(1, (left + 999999) / 1000000)};
   }
-  ++w.count;
+  w.count += cost;
   return {};
+}
+
+RateDecision LocalRateLimiter::Peek(std::string_view route, std::string_view client,
+                                    int limit_per_minute) {
+  if (limit_per_minute <= 0) return {};
+  std::string key;
+  key.reserve(route.size() + 1 + client.size());
+  key.append(route).push_back('\n');
+  key.append(client);
+
+  const UnixMicros now = clock_.Now();
+  std::lock_guard lock(mutex_);
+  auto it = windows_.find(key);
+  if (it == windows_.end()) return {};
+  const Window& w = it->second;
+  if (w.count == 0 || now - w.start >= kWindowMicros || w.count < limit_per_minute) return {};
+  const UnixMicros left = w.start + kWindowMicros - now;
+  return {false, std::max<int64_t>(1, (left + 999999) / 1000000)};
 }
 
 size_t LocalRateLimiter::size() const {
@@ -47,6 +68,20 @@ http::Response RateLimitedResponse(int limit_per_minute, int64_t retry_after_sec
   return http::Response::Json(429, R"({"error":"Rate limit exceeded: )" +
                                        std::to_string(limit_per_minute) + R"( per 1 minute"})")
       .WithHeader("Retry-After", std::to_string(retry_after_seconds));
+}
+
+std::optional<http::Response> CheckUserQuota(RateLimiter& limiter, std::string_view route,
+                                             std::string_view user_id, int limit_per_minute,
+                                             int cost) {
+  if (limit_per_minute <= 0) return std::nullopt;
+  // Users and addresses never share a bucket: the key space is per route name, and quota routes
+  // have their own names.
+  const RateDecision d = limiter.Hit(route, user_id, limit_per_minute, cost);
+  if (d.allowed) return std::nullopt;
+  return http::Response::Json(429, R"({"error":"Quota exceeded: )" +
+                                       std::to_string(limit_per_minute) +
+                                       R"( per 1 minute per user"})")
+      .WithHeader("Retry-After", std::to_string(d.retry_after_seconds));
 }
 
 std::optional<http::Response> CheckRateLimit(RateLimiter& limiter, std::string_view route,

@@ -34,9 +34,16 @@ class RateLimiter {
   virtual ~RateLimiter() = default;
 
   // Counts one request of `client` on `route` against `limit_per_minute` and says whether it may
-  // proceed. A refused request is not counted. `limit_per_minute` <= 0 means unlimited.
+  // proceed. A refused request is not counted. `limit_per_minute` <= 0 means unlimited. `cost`
+  // counts it as that many (a quota of messages, where one bulk request carries several); a
+  // cost above the whole limit is always refused.
   virtual RateDecision Hit(std::string_view route, std::string_view client,
-                           int limit_per_minute) = 0;
+                           int limit_per_minute, int cost = 1) = 0;
+
+  // What Hit() would decide now, without counting anything. For budgets spent only by some
+  // outcomes (e.g. failed user-code lookups): Peek before the attempt, Hit after a failure.
+  virtual RateDecision Peek(std::string_view route, std::string_view client,
+                            int limit_per_minute) = 0;
 };
 
 // Fixed one-minute windows in process memory, keyed by (route, client); a window starts with the
@@ -48,7 +55,9 @@ class LocalRateLimiter final : public RateLimiter {
   explicit LocalRateLimiter(const Clock& clock) : clock_(clock) {}
 
   RateDecision Hit(std::string_view route, std::string_view client,
-                   int limit_per_minute) override;
+                   int limit_per_minute, int cost = 1) override;
+  RateDecision Peek(std::string_view route, std::string_view client,
+                    int limit_per_minute) override;
 
   // Windows currently held (for tests).
   size_t size() const;
@@ -64,6 +73,19 @@ class LocalRateLimiter final : public RateLimiter {
   std::unordered_map<std::string, Window> windows_;
   UnixMicros last_prune_ = 0;
 };
+
+// `--rate-limits off` (load tests): allows everything and counts nothing.
+class UnlimitedRateLimiter final : public RateLimiter {
+ public:
+  RateDecision Hit(std::string_view, std::string_view, int, int = 1) override { return {}; }
+  RateDecision Peek(std::string_view, std::string_view, int) override { return {}; }
+};
+
+// A per-user quota (D13): `cost` units of `route` for `user_id` against `limit_per_minute`
+// (<= 0: no quota). The 429 to send when over it (with Retry-After), nullopt when it may proceed.
+std::optional<http::Response> CheckUserQuota(RateLimiter& limiter, std::string_view route,
+                                             std::string_view user_id, int limit_per_minute,
+                                             int cost = 1);
 
 // The relay's use of a RateLimiter on one request: keyed by the peer's IP address. Returns the
 // 429 response to send when the request is over the limit, nullopt when it may proceed.

@@ -1,5 +1,7 @@
 #include "relay/relay_api.h"
 
+#include "relay/device_codes.h"
+#include "relay/device_sessions.h"
 #include "relay/poll_manager.h"
 #include "relay/rate_limiter.h"
 #include "relay/refresh_tokens.h"
@@ -14,6 +16,13 @@ RelayApi::RelayApi(RelayDeps deps, RelayOptions options)
       ws_registry_(std::make_shared<WsRegistry>()),
       refresh_tokens_(std::make_unique<RefreshTokens>(deps_.kv, deps_.clock,
                                                       options_.refresh_token_ttl_days)),
+      device_codes_(std::make_unique<DeviceCodes>(
+          deps_.kv, deps_.clock,
+          DeviceCodeOptions{options_.device_code_ttl_seconds,
+                            options_.device_code_poll_interval})),
+      device_sessions_(std::make_unique<DevicePageSessions>(
+          deps_.jwt.DeriveKey("device-page-session"), deps_.jwt.DeriveKey("device-page-csrf"),
+          deps_.kv, deps_.clock, options_.device_page_session_minutes * 60)),
       own_rate_limiter_(deps_.rate_limiter ? nullptr
                                            : std::make_unique<LocalRateLimiter>(deps_.clock)),
       rate_limiter_(deps_.rate_limiter ? deps_.rate_limiter : own_rate_limiter_.get()) {}
@@ -29,6 +38,7 @@ void RelayApi::Register(http::HttpService& service) {
   RegisterMessages(service);
   RegisterPoll(service);
   RegisterWebSocket(service);
+  RegisterDevice(service);
 }
 
 void RelayApi::Shutdown() { polls_->Shutdown(); }

@@ -41,11 +41,30 @@ struct RelayOptions {
   int rate_limit_device_code = 10;
   int rate_limit_publish = 120;
   int rate_limit_bulk = 30;
+  // Per-user quotas per minute (D13), 0 = none: messages published (single and bulk together;
+  // a bulk request counts each message) and long-poll requests.
+  int quota_publish_per_minute = 0;
+  int quota_poll_per_minute = 0;
+  // Device flow (spec §5.7; Magnetar's own sign-in page, see README.md).
+  int device_code_ttl_seconds = 600;
+  int device_code_poll_interval = 5;
+  int rate_limit_device_token = 30;
+  int rate_limit_device_page = 20;  // GET /auth/device[/], per client
+  // Failed user-code lookups per minute, per client and over the whole code space (all clients
+  // together): past either, lookups answer 429 until the window ends, so codes cannot be guessed.
+  int device_lookup_failures_per_client = 10;
+  int device_lookup_failures_total = 100;
+  int device_page_session_minutes = 15;  // the verification page's sign-in cookie
+  // Absolute base of this server's URLs ("https://relay.example.org"); empty = from each request
+  // (scheme, then the Host header, which the trusted-hosts check has vetted).
+  std::string public_base_url;
   ws::WsOptions ws;
 };
 
 class RateLimiter;
 class RefreshTokens;
+class DeviceCodes;
+class DevicePageSessions;
 
 struct RelayDeps {
   core::Broker& broker;
@@ -85,6 +104,7 @@ class RelayApi {
   void RegisterMessages(http::HttpService& service);
   void RegisterPoll(http::HttpService& service);
   void RegisterWebSocket(http::HttpService& service);
+  void RegisterDevice(http::HttpService& service);
   void PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
                    std::function<void(http::Response, bool)> finish);
   // Counts the request against `limit_per_minute` for `route` and the peer address; the 429 to
@@ -97,6 +117,8 @@ class RelayApi {
   std::unique_ptr<PollManager> polls_;
   std::shared_ptr<WsRegistry> ws_registry_;
   std::unique_ptr<RefreshTokens> refresh_tokens_;
+  std::unique_ptr<DeviceCodes> device_codes_;
+  std::unique_ptr<DevicePageSessions> device_sessions_;
   std::unique_ptr<RateLimiter> own_rate_limiter_;  // when deps_ brings none
   RateLimiter* rate_limiter_;
 };

@@ -1,7 +1,7 @@
 // Refresh tokens on the wire (spec §1.11-§1.14, §5.6): rotation (rate-limited, §5.9), revocation,
 // and the bearer's sessions. The record logic (single use, replay kills the chain) is in
-// RefreshTokens. Also the sign-in federation routes as the reference answers them with OIDC
-// disabled (§5.7, §5.8): Magnetar has no OIDC providers yet, so no device flow either.
+// RefreshTokens. Also the OIDC provider list as the reference answers it with OIDC disabled
+// (§5.8). The device flow, which works without OIDC here, is in device_routes.cc.
 
 #include <cctype>
 
@@ -43,14 +43,6 @@ void AppendSessionJson(std::string& out, const RefreshTokenRecord& r) {
   out += R"(,"client_hint":)";
   AppendJsonString(out, r.client_hint);
   out.push_back('}');
-}
-
-const std::string* FormValue(const std::vector<std::pair<std::string, std::string>>& form,
-                             std::string_view key) {
-  for (const auto& [k, v] : form) {
-    if (k == key) return &v;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -169,23 +161,6 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
              [](const http::RequestContextPtr&, http::Responder respond) {
                respond(http::Response::Json(200, "[]"));
              });
-
-  router.Add(
-      http::Verb::post, "/auth/device/code",
-      [this](const http::RequestContextPtr& ctx, http::Responder respond) {
-        const auto form = ParseForm(ctx->request.body());
-        ValidationErrors errors;
-        if (const std::string* pair = FormValue(form, "pair")) {
-          LaxBool(json::string(*pair), json::array{"body", "pair"}, errors);
-        }
-        if (!errors.empty()) return respond(errors.ToResponse());
-        if (auto limited = RateLimited("device_code", options_.rate_limit_device_code, *ctx)) {
-          return respond(std::move(*limited));
-        }
-        respond(http::Response::Json(
-            400, R"({"error":"device_authorization_unavailable","error_description":)"
-                 R"("No OIDC providers configured; device flow requires at least one."})"));
-      });
 }
 
 }  // namespace magnetar::relay

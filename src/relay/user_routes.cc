@@ -40,7 +40,8 @@ std::optional<UserUpdate> ParseUserUpdate(const json::value& body, ValidationErr
     }
   }
   if (obj->contains("password")) {
-    out.password = StringField(*obj, "password", json::array{"body"}, errors, true, 8);
+    out.password = StringField(*obj, "password", json::array{"body"}, errors, true, 8,
+                               auth::kMaxPasswordChars);
   }
   if (const json::value* permissions = obj->if_contains("permissions")) {
     out.permissions = PermissionList(*permissions, errors);

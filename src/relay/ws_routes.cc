@@ -32,7 +32,7 @@ std::optional<std::string> BearerFromSubprotocols(std::string_view header) {
   return token;
 }
 
-void Refuse(boost::beast::tcp_stream stream, std::string_view reason) {
+void Refuse(net::AnyStream stream, std::string_view reason) {
   ws::RejectUpgrade(std::move(stream), Detail(403, reason));
 }
 
@@ -40,7 +40,7 @@ void Refuse(boost::beast::tcp_stream stream, std::string_view reason) {
 
 void RelayApi::RegisterWebSocket(http::HttpService& service) {
   service.AddUpgrade("/ws", [this, &service](const http::RequestContextPtr& ctx,
-                                             boost::beast::tcp_stream stream) {
+                                             net::AnyStream stream) {
     const std::string_view origin = ctx->Header(boost::beast::http::field::origin);
     if (!origin.empty() && !service.OriginAllowed(origin)) {
       return Refuse(std::move(stream), "Origin not permitted");
@@ -62,7 +62,7 @@ void RelayApi::RegisterWebSocket(http::HttpService& service) {
     if (!ws_registry_->TryAcquire(user_id, options_.ws_max_per_user)) {
       return Refuse(std::move(stream), "Too many concurrent connections");
     }
-    auto conn = std::make_shared<ws::WsConnection>(std::move(stream), deps_.tracker, options_.ws);
+    auto conn = ws::WsConnection::Create(std::move(stream), deps_.tracker, options_.ws);
     auto session = std::make_shared<RelayWsSession>(deps_, options_, ws_registry_,
                                                     std::move(auth).value(), std::move(*token),
                                                     conn->executor());

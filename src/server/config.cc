@@ -29,6 +29,11 @@ constexpr std::pair<const char*, const char*> kReferenceEnv[] = {
     {"PULSAR_LOG_LEVEL", "MAGNETAR_LOG_LEVEL"},
     {"PULSAR_ALLOW_INSECURE_DEFAULTS", "MAGNETAR_ALLOW_INSECURE_DEFAULTS"},
     {"PULSAR_CONFIG_FILE", "MAGNETAR_CONFIG"},
+    {"PULSAR_DEVICE_CODE_TTL_SECONDS", "MAGNETAR_DEVICE_CODE_TTL_SECONDS"},
+    {"PULSAR_DEVICE_CODE_POLL_INTERVAL", "MAGNETAR_DEVICE_CODE_POLL_INTERVAL"},
+    // slowapi's switch, as the reference reads it (with and without the PULSAR_ prefix).
+    {"PULSAR_RATELIMIT_ENABLED", "MAGNETAR_RATE_LIMITS"},
+    {"RATELIMIT_ENABLED", "MAGNETAR_RATE_LIMITS"},
 };
 
 // `["a","b"]` -> "a,b"; anything else unchanged.
@@ -137,17 +142,57 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--rate-limit-device-code", c.rate_limit_device_code,
       "Device-code requests per minute per client address (0 = unlimited)")
       ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-device-token", c.rate_limit_device_token,
+      "Device-flow token polls per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--rate-limit-device-page", c.rate_limit_device_page,
+      "Device verification page views per minute per client address (0 = unlimited)")
+      ->check(CLI::Range(0, 1'000'000));
+  opt("--device-code-ttl-seconds", c.device_code_ttl_seconds,
+      "How long a device-flow user code can be approved")
+      ->check(CLI::Range(60, 3600));
+  opt("--device-code-poll-interval", c.device_code_poll_interval,
+      "Seconds a device must wait between token polls (each slow_down adds 5)")
+      ->check(CLI::Range(1, 60));
+  opt("--public-base-url", c.public_base_url,
+      "Base of this server's URLs as clients reach it (e.g. https://relay.example.org behind a "
+      "proxy), for the device flow's verification_uri. Default: each request's scheme and Host")
+      ->check([](const std::string& v) {
+        return v.empty() || v.starts_with("http://") || v.starts_with("https://")
+                   ? std::string()
+                   : std::string("must start with http:// or https://");
+      });
   opt("--rate-limit-publish", c.rate_limit_publish,
       "Single publishes per minute per client address (0 = unlimited)")
       ->check(CLI::Range(0, 1'000'000));
   opt("--rate-limit-bulk", c.rate_limit_bulk,
       "Bulk publishes per minute per client address (0 = unlimited)")
       ->check(CLI::Range(0, 1'000'000));
+  std::string rate_limits = "on";
+  opt("--rate-limits", rate_limits,
+      "on, or off: no request is refused for its rate (the per-address limits above and the "
+      "per-user quotas below; concurrency caps stay). For load tests")
+      ->check(CLI::IsMember({"on", "off", "true", "false", "yes", "no", "1", "0"},
+                            CLI::ignore_case));
+  opt("--quota-publish-per-minute", c.quota_publish_per_minute,
+      "Messages each user may publish per minute, single and bulk together (0 = no quota)")
+      ->check(CLI::Range(0, 100'000'000));
+  opt("--quota-poll-per-minute", c.quota_poll_per_minute,
+      "Long-poll requests each user may make per minute (0 = no quota)")
+      ->check(CLI::Range(0, 100'000'000));
+  opt("--tls-cert", c.tls_cert,
+      "PEM certificate chain; with --tls-key the port serves HTTPS and WSS instead of HTTP and WS");
+  opt("--tls-key", c.tls_key, "PEM private key (unencrypted) of --tls-cert");
+  opt("--tls-handshake-timeout", c.tls_handshake_timeout_seconds,
+      "Seconds a client has to complete its TLS handshake")
+      ->check(CLI::Range(1, 300));
   opt("--log-level", c.log_level, "trace, debug, info, warning, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
   opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   serve->add_flag("--allow-insecure-defaults", c.allow_insecure_defaults,
-                  "INSECURE: start even with a weak JWT secret or no trusted hosts")
+                  "INSECURE: start even when a startup guard refuses the settings (weak JWT "
+                  "secret, half a bootstrap admin, empty or '*' trusted hosts, '*' origins); "
+                  "warns on every start")
       ->envname("MAGNETAR_ALLOW_INSECURE_DEFAULTS");
 
   try {
@@ -171,6 +216,12 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
     return out;
   };
   c.trusted_hosts = split(trusted_hosts);
+  // Explicitly empty counts as set (CLI11 ignores an empty environment value, so look there).
+  c.trusted_hosts_set = serve->get_option("--trusted-hosts")->count() > 0 ||
+                        std::getenv("MAGNETAR_TRUSTED_HOSTS") != nullptr;
+  std::string rl = rate_limits;
+  for (auto& ch : rl) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  c.rate_limits = !(rl == "off" || rl == "false" || rl == "no" || rl == "0");
   c.allowed_origins = split(allowed_origins);
   *exit_code = 0;
   return c;

@@ -22,6 +22,7 @@ struct ServeConfig {
 
   size_t max_body_bytes = 1 << 20;
   std::vector<std::string> trusted_hosts;   // empty = loopback names + the bind host
+  bool trusted_hosts_set = false;           // given at all (even empty): see startup_guards.h
   std::vector<std::string> allowed_origins;
 
   std::string jwt_secret_key;               // empty = random per start (tokens die on restart)
@@ -43,6 +44,27 @@ struct ServeConfig {
   int rate_limit_device_code = 10;
   int rate_limit_publish = 120;
   int rate_limit_bulk = 30;
+  int rate_limit_device_token = 30;
+  int rate_limit_device_page = 20;
+
+  // Device flow (RFC 8628, relay spec §5.7).
+  int device_code_ttl_seconds = 600;
+  int device_code_poll_interval = 5;
+  // Absolute base of this server's URLs as clients reach it (e.g. behind a proxy); empty = from
+  // each request's scheme and Host header.
+  std::string public_base_url;
+
+  // TLS: both set = the port serves HTTPS and WSS instead of HTTP and WS (PEM files).
+  std::string tls_cert;
+  std::string tls_key;
+  int tls_handshake_timeout_seconds = 10;
+
+  // false (--rate-limits off): no request is refused for its rate (per-address limits and
+  // per-user quotas); concurrency caps stay. For load tests.
+  bool rate_limits = true;
+  // Per user, per minute; 0 = off (relay spec D13).
+  int quota_publish_per_minute = 0;  // messages published (a bulk request counts each one)
+  int quota_poll_per_minute = 0;     // long-poll requests
 
   std::string log_level = "info";
   std::string log_format = "text";

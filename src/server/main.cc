@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "cli/cli.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/config_file.h"
@@ -10,6 +11,8 @@
 
 int main(int argc, char** argv) {
   using namespace magnetar;
+  // The client commands (login, publish, poll, ...) and the top-level help live in cli/.
+  if (std::optional<int> code = cli::RunClientCommand(argc, argv)) return *code;
   server::ImportReferenceEnvironment();
   if (const std::string path = server::FindConfigPath(argc, argv); !path.empty()) {
     if (Status s = server::LoadConfigFile(path); !s.ok()) {
@@ -35,7 +38,8 @@ int main(int argc, char** argv) {
   if (Status s = server.Start(); !s.ok()) {
     Logger("server")->critical("cannot start: {}", s.message());
     std::cerr << "magnetar: cannot start: " << s.message() << std::endl;
-    return 1;
+    // 2: the configuration is refused (startup guards, TLS files); 1: the environment failed.
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
   int received = 0;
   sigwait(&signals, &received);

@@ -19,8 +19,11 @@
 #include "net/connection_tracker.h"
 #include "net/io_pool.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "pulsar_ws/pulsar_ws_api.h"
+#include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
+#include "server/startup_guards.h"
 #include "server/storage_factory.h"
 #include "server/version.h"
 
@@ -77,6 +80,7 @@ struct Server::Impl {
   std::unique_ptr<http::HttpService> http;
   std::unique_ptr<relay::RelayApi> relay;
   std::unique_ptr<pulsar_ws::PulsarWsApi> pulsar_ws;
+  std::unique_ptr<relay::RateLimiter> no_rate_limits;  // --rate-limits off
   std::shared_ptr<net::Listener> listener;
 
   std::thread sweeper;
@@ -151,18 +155,24 @@ uint16_t Server::port() const { return impl_->listener ? impl_->listener->port()
 Status Server::Start() {
   Impl& s = *impl_;
   auto log = Logger("server");
+  // Configuration refusals first (InvalidArgument: main() exits 2), before anything is touched.
+  if (Status st = EnforceStartupGuards(s.config); !st.ok()) return st;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  if (!s.config.tls_cert.empty() || !s.config.tls_key.empty()) {
+    if (s.config.tls_cert.empty() || s.config.tls_key.empty()) {
+      return InvalidArgument("TLS needs both --tls-cert and --tls-key (MAGNETAR_TLS_CERT, "
+                             "MAGNETAR_TLS_KEY)");
+    }
+    auto built = net::MakeServerTlsContext(s.config.tls_cert, s.config.tls_key);
+    if (!built.ok()) return built.status();
+    tls = std::move(built).value();
+  }
   if (Status st = s.BuildStorage(); !st.ok()) return st;
 
   std::string secret = s.config.jwt_secret_key;
   if (secret.empty()) {
     secret = RandomHex(32);
     log->warn("no JWT secret configured: using a random one; tokens will not survive a restart");
-  } else if (secret.size() < 32) {
-    if (!s.config.allow_insecure_defaults) {
-      return InvalidArgument("the JWT secret must be at least 32 characters");
-    }
-    log->warn("INSECURE: JWT secret shorter than 32 characters (allowed by "
-              "--allow-insecure-defaults)");
   }
   s.jwt = std::make_unique<auth::JwtCodec>(secret);
   s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
@@ -180,10 +190,23 @@ Status Server::Start() {
                                    ? DefaultTrustedHosts(s.config.host)
                                    : s.config.trusted_hosts;
   http_options.allowed_origins = s.config.allowed_origins;
-  if (std::find(http_options.trusted_hosts.begin(), http_options.trusted_hosts.end(), "*") !=
-      http_options.trusted_hosts.end()) {
-    log->warn("INSECURE: trusted hosts include '*': any Host header is accepted");
+  // On a non-loopback address these are refused by the startup guards (or were bypassed and
+  // warned about there); on loopback they are allowed but still worth a word.
+  if (IsLoopbackHost(s.config.host)) {
+    for (const auto* list : {&http_options.trusted_hosts, &http_options.allowed_origins}) {
+      if (std::find(list->begin(), list->end(), "*") != list->end()) {
+        log->warn("INSECURE: {} include '*'",
+                  list == &http_options.trusted_hosts ? "trusted hosts (any Host header)"
+                                                      : "allowed origins (any web page)");
+      }
+    }
+  } else if (!tls) {
+    log->warn("serving plain HTTP on {}, which is not a loopback address: passwords and tokens "
+              "cross the network in clear; use --tls-cert/--tls-key or a TLS-terminating proxy",
+              s.config.host);
   }
+  http_options.tls = tls;
+  http_options.tls_handshake_timeout = std::chrono::seconds(s.config.tls_handshake_timeout_seconds);
   s.http = std::make_unique<http::HttpService>(http_options, s.tracker);
 
   relay::RelayOptions relay_options;
@@ -199,9 +222,29 @@ Status Server::Start() {
   relay_options.rate_limit_device_code = s.config.rate_limit_device_code;
   relay_options.rate_limit_publish = s.config.rate_limit_publish;
   relay_options.rate_limit_bulk = s.config.rate_limit_bulk;
+  relay_options.rate_limit_device_token = s.config.rate_limit_device_token;
+  relay_options.rate_limit_device_page = s.config.rate_limit_device_page;
+  relay_options.device_code_ttl_seconds = s.config.device_code_ttl_seconds;
+  relay_options.device_code_poll_interval = s.config.device_code_poll_interval;
+  relay_options.public_base_url = s.config.public_base_url;
+  relay_options.quota_publish_per_minute = s.config.quota_publish_per_minute;
+  relay_options.quota_poll_per_minute = s.config.quota_poll_per_minute;
   relay_options.ws.max_message_bytes = s.config.max_body_bytes;
   relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
                         *s.jwt,    *s.blocking, s.tracker, s.clock};
+  if (!s.config.rate_limits) {
+    // Every rate check of the relay goes through this limiter: none refuses anything.
+    s.no_rate_limits = std::make_unique<relay::UnlimitedRateLimiter>();
+    deps.rate_limiter = s.no_rate_limits.get();
+    log->warn("rate limits are OFF (--rate-limits off): no request is refused for its rate "
+              "(per-address limits{}); for load tests only",
+              s.config.quota_publish_per_minute || s.config.quota_poll_per_minute
+                  ? " and the configured per-user quotas"
+                  : "");
+  } else if (s.config.quota_publish_per_minute || s.config.quota_poll_per_minute) {
+    log->info("per-user quotas: {} published messages and {} long-polls per minute (0 = none)",
+              s.config.quota_publish_per_minute, s.config.quota_poll_per_minute);
+  }
   s.relay = std::make_unique<relay::RelayApi>(deps, relay_options);
   s.relay->Register(*s.http);
 
@@ -221,8 +264,10 @@ Status Server::Start() {
   s.listener->Start();
   s.sweeper = std::thread([&s] { s.SweepLoop(); });
 
-  const std::string url = "http://" + s.config.host + ":" + std::to_string(s.listener->port());
-  log->info("magnetar {} listening on {} (storage: {})", kVersion, url, s.storage_description);
+  const std::string url = (tls ? "https://" : "http://") + s.config.host + ":" +
+                          std::to_string(s.listener->port());
+  log->info("magnetar {} listening on {} (storage: {}{})", kVersion, url, s.storage_description,
+            tls ? "; TLS 1.2+ with " + s.config.tls_cert : std::string());
   std::cout << "magnetar listening on " << url << std::endl;
   return Status::Ok();
 }

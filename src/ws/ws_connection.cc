@@ -1,8 +1,15 @@
 #include "ws/ws_connection.h"
 
-#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include <deque>
+#include <variant>
 
 #include "common/log.h"
+#include "net/stream_types.h"
 
 namespace magnetar::ws {
 
@@ -10,19 +17,63 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 
-void WsHandler::OnShutdown(WsConnection& conn) { conn.Close(1001, "Server shutting down"); }
+namespace {
 
-WsConnection::WsConnection(beast::tcp_stream stream, net::ConnectionTracker& tracker,
-                           WsOptions options)
-    : ws_(std::move(stream)),
-      tracker_(tracker),
-      options_(options),
-      close_deadline_(ws_.get_executor()) {}
+// The connection over one transport (net::PlainStream or net::TlsStream). Over TLS, Beast's
+// close handshake ends with the TLS teardown (close_notify); the close deadline bounds both.
+template <class Stream>
+class WsConnectionImpl final : public WsConnection {
+ public:
+  WsConnectionImpl(Stream stream, net::ConnectionTracker& tracker, WsOptions options)
+      : ws_(std::move(stream)),
+        tracker_(tracker),
+        options_(options),
+        close_deadline_(ws_.get_executor()) {}
+  ~WsConnectionImpl() override { tracker_.Remove(tracker_id_); }
 
-WsConnection::~WsConnection() { tracker_.Remove(tracker_id_); }
+  void Accept(http::Request request, std::string subprotocol,
+              std::shared_ptr<WsHandler> handler) override;
+  void Send(Frame frame) override;
+  void Close(uint16_t code, std::string reason) override;
+  void Shutdown() override;
+  asio::any_io_executor executor() override { return ws_.get_executor(); }
+  bool open() const override { return open_ && !closing_; }
+  bool is_tls() const override { return net::kIsTls<Stream>; }
+  size_t queued_bytes() const override {
+    return queued_bytes_ + (in_flight_ ? in_flight_->size() : 0);
+  }
 
-void WsConnection::Accept(http::Request request, std::string subprotocol,
-                          std::shared_ptr<WsHandler> handler) {
+ private:
+  std::shared_ptr<WsConnectionImpl> self() {
+    return std::static_pointer_cast<WsConnectionImpl>(shared_from_this());
+  }
+  void Read();
+  void OnRead(beast::error_code ec);
+  void Write();
+  void StartClose();
+  void Finish();
+
+  websocket::stream<Stream> ws_;
+  net::ConnectionTracker& tracker_;
+  WsOptions options_;
+  std::shared_ptr<WsHandler> handler_;
+  beast::flat_buffer read_buffer_;
+  std::deque<Frame> queue_;  // waiting frames (not the one being written)
+  size_t queued_bytes_ = 0;  // bytes in queue_
+  Frame in_flight_;          // the frame Beast is writing; kept alive until its write completes
+  bool writing_ = false;
+  bool open_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool finished_ = false;
+  websocket::close_reason close_reason_;
+  asio::steady_timer close_deadline_;
+  uint64_t tracker_id_ = 0;
+};
+
+template <class Stream>
+void WsConnectionImpl<Stream>::Accept(http::Request request, std::string subprotocol,
+                                      std::shared_ptr<WsHandler> handler) {
   handler_ = std::move(handler);
   tracker_id_ = tracker_.Add(weak_from_this());
   websocket::stream_base::timeout timeouts{};
@@ -38,7 +89,7 @@ void WsConnection::Accept(http::Request request, std::string subprotocol,
         if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
       }));
   auto req = std::make_shared<http::Request>(std::move(request));
-  ws_.async_accept(*req, [self = shared_from_this(), req](beast::error_code ec) {
+  ws_.async_accept(*req, [self = self(), req](beast::error_code ec) {
     if (ec) return self->Finish();
     self->open_ = true;
     self->handler_->OnOpen(*self);
@@ -46,13 +97,15 @@ void WsConnection::Accept(http::Request request, std::string subprotocol,
   });
 }
 
-void WsConnection::Read() {
-  ws_.async_read(read_buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+template <class Stream>
+void WsConnectionImpl<Stream>::Read() {
+  ws_.async_read(read_buffer_, [self = self()](beast::error_code ec, size_t) {
     self->OnRead(ec);
   });
 }
 
-void WsConnection::OnRead(beast::error_code ec) {
+template <class Stream>
+void WsConnectionImpl<Stream>::OnRead(beast::error_code ec) {
   if (ec) {
     // Includes message_too_big: Beast has already failed the connection with close code 1009.
     return Finish();
@@ -70,7 +123,8 @@ void WsConnection::OnRead(beast::error_code ec) {
   if (!finished_) Read();
 }
 
-void WsConnection::Send(Frame frame) {
+template <class Stream>
+void WsConnectionImpl<Stream>::Send(Frame frame) {
   if (!open_ || closing_) return;
   if (queue_.size() + 1 > options_.max_queue_frames ||
       queued_bytes_ + frame->size() > options_.max_queue_bytes) {
@@ -86,7 +140,8 @@ void WsConnection::Send(Frame frame) {
   if (!writing_) Write();
 }
 
-void WsConnection::Write() {
+template <class Stream>
+void WsConnectionImpl<Stream>::Write() {
   if (queue_.empty() || finished_) {
     writing_ = false;
     if (closing_ && !finished_) StartClose();
@@ -99,26 +154,26 @@ void WsConnection::Write() {
   queue_.pop_front();
   queued_bytes_ -= in_flight_->size();
   ws_.text(true);
-  ws_.async_write(asio::buffer(*in_flight_),
-                  [self = shared_from_this()](beast::error_code ec, size_t) {
-                    self->in_flight_.reset();
-                    if (ec) {
-                      self->writing_ = false;
-                      return self->Finish();
-                    }
-                    self->Write();
-                  });
+  ws_.async_write(asio::buffer(*in_flight_), [self = self()](beast::error_code ec, size_t) {
+    self->in_flight_.reset();
+    if (ec) {
+      self->writing_ = false;
+      return self->Finish();
+    }
+    self->Write();
+  });
 }
 
-void WsConnection::Close(uint16_t code, std::string reason) {
+template <class Stream>
+void WsConnectionImpl<Stream>::Close(uint16_t code, std::string reason) {
   if (closing_ || finished_) return;
   closing_ = true;
   close_reason_.code = code;
   close_reason_.reason = reason;
   // Whatever happens, the socket is gone after the deadline (a peer that never reads cannot
-  // complete a close handshake).
+  // complete a close handshake, nor a TLS close_notify exchange).
   close_deadline_.expires_after(options_.close_timeout);
-  close_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+  close_deadline_.async_wait([self = self()](beast::error_code ec) {
     if (ec) return;
     beast::get_lowest_layer(self->ws_).close();
   });
@@ -126,18 +181,20 @@ void WsConnection::Close(uint16_t code, std::string reason) {
   if (!writing_) StartClose();
 }
 
-void WsConnection::StartClose() {
+template <class Stream>
+void WsConnectionImpl<Stream>::StartClose() {
   if (close_sent_ || finished_) return;
   close_sent_ = true;
-  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+  ws_.async_close(close_reason_, [self = self()](beast::error_code ec) {
     // On success the read loop sees the peer's close and finishes; the deadline covers a peer
     // that never answers.
     if (ec) self->Finish();
   });
 }
 
-void WsConnection::Shutdown() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void WsConnectionImpl<Stream>::Shutdown() {
+  asio::post(ws_.get_executor(), [self = self()] {
     if (self->finished_) return;
     if (self->handler_ && self->open_) {
       self->handler_->OnShutdown(*self);
@@ -147,7 +204,8 @@ void WsConnection::Shutdown() {
   });
 }
 
-void WsConnection::Finish() {
+template <class Stream>
+void WsConnectionImpl<Stream>::Finish() {
   if (finished_) return;
   finished_ = true;
   open_ = false;
@@ -163,12 +221,15 @@ void WsConnection::Finish() {
   }
 }
 
-void RejectUpgrade(beast::tcp_stream stream, http::Response response) {
+// Writes one HTTP response and closes; over TLS with close_notify. One deadline bounds it all.
+template <class Stream>
+void Reject(Stream stream, http::Response response) {
   struct State {
-    beast::tcp_stream stream;
+    explicit State(Stream s) : stream(std::move(s)) {}
+    Stream stream;
     beast::http::response<beast::http::string_body> res;
   };
-  auto state = std::make_shared<State>(State{std::move(stream), {}});
+  auto state = std::make_shared<State>(std::move(stream));
   state->res.version(11);
   state->res.result(response.status);
   if (!response.content_type.empty()) {
@@ -178,12 +239,43 @@ void RejectUpgrade(beast::tcp_stream stream, http::Response response) {
   state->res.body() = std::move(response.body);
   state->res.keep_alive(false);
   state->res.prepare_payload();
-  state->stream.expires_after(std::chrono::seconds(5));
-  beast::http::async_write(state->stream, state->res, [state](beast::error_code, size_t) {
+  beast::get_lowest_layer(state->stream).expires_after(std::chrono::seconds(5));
+  auto close = [state] {
     beast::error_code ignored;
-    state->stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    state->stream.close();
-  });
+    auto& lowest = beast::get_lowest_layer(state->stream);
+    lowest.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    lowest.close();
+  };
+  beast::http::async_write(state->stream, state->res,
+                           [state, close](beast::error_code ec, size_t) {
+                             if constexpr (net::kIsTls<Stream>) {
+                               if (!ec) {
+                                 state->stream.async_shutdown(
+                                     [close](beast::error_code) { close(); });
+                                 return;
+                               }
+                             }
+                             close();
+                           });
+}
+
+}  // namespace
+
+void WsHandler::OnShutdown(WsConnection& conn) { conn.Close(1001, "Server shutting down"); }
+
+std::shared_ptr<WsConnection> WsConnection::Create(net::AnyStream stream,
+                                                   net::ConnectionTracker& tracker,
+                                                   WsOptions options) {
+  return std::visit(
+      [&](auto& s) -> std::shared_ptr<WsConnection> {
+        using S = std::decay_t<decltype(s)>;
+        return std::make_shared<WsConnectionImpl<S>>(std::move(s), tracker, options);
+      },
+      stream.impl().stream);
+}
+
+void RejectUpgrade(net::AnyStream stream, http::Response response) {
+  std::visit([&](auto& s) { Reject(std::move(s), std::move(response)); }, stream.impl().stream);
 }
 
 }  // namespace magnetar::ws

@@ -5,21 +5,25 @@
 // bounded send queue (a client that stops reading is closed with 1008 once the queue bound is
 // hit, so it never grows server memory), and a close that cannot hang (a hard deadline).
 //
-// Threading: lives on the executor of the socket it was given; every method must be called on
+// Plain (ws://) and TLS (wss://) connections behave the same; the transport is chosen by the
+// stream given to Create(). This header is the interface protocol code uses; the implementation
+// (a template over the stream type, in ws_connection.cc) stays out of every other file. Over TLS
+// a close also exchanges close_notify, under the same deadline.
+//
+// Threading: lives on the executor of the stream it was given; every method must be called on
 // that executor (use Post() from elsewhere). Handler callbacks run there too.
 
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "http/types.h"
 #include "net/connection_tracker.h"
+#include "net/stream.h"
 
 namespace magnetar::ws {
 
@@ -48,55 +52,37 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>, public n
  public:
   using Frame = std::shared_ptr<const std::string>;
 
-  WsConnection(boost::beast::tcp_stream stream, net::ConnectionTracker& tracker, WsOptions options);
-  ~WsConnection() override;
+  // Takes over `stream` (from an HTTP upgrade). Nothing is sent until Accept().
+  static std::shared_ptr<WsConnection> Create(net::AnyStream stream,
+                                              net::ConnectionTracker& tracker, WsOptions options);
+  ~WsConnection() override = default;
 
   // Completes the handshake answering with `subprotocol` (empty: none), then starts reading.
-  void Accept(http::Request request, std::string subprotocol, std::shared_ptr<WsHandler> handler);
+  virtual void Accept(http::Request request, std::string subprotocol,
+                      std::shared_ptr<WsHandler> handler) = 0;
 
   // Queues a text frame. Drops it if closing; closes with 1008 if the queue bound is exceeded.
-  void Send(Frame frame);
+  virtual void Send(Frame frame) = 0;
   void SendText(std::string text) { Send(std::make_shared<const std::string>(std::move(text))); }
   // Sends a close frame (after what is already queued) and ends the connection.
-  void Close(uint16_t code, std::string reason);
+  virtual void Close(uint16_t code, std::string reason) = 0;
 
-  void Shutdown() override;
-
-  boost::asio::any_io_executor executor() { return ws_.get_executor(); }
+  virtual boost::asio::any_io_executor executor() = 0;
   template <typename F>
   void Post(F&& f) {
-    boost::asio::post(ws_.get_executor(), std::forward<F>(f));
+    boost::asio::post(executor(), std::forward<F>(f));
   }
-  bool open() const { return open_ && !closing_; }
+  virtual bool open() const = 0;
+  virtual bool is_tls() const = 0;
   // Bytes waiting to be written, including the frame being written.
-  size_t queued_bytes() const { return queued_bytes_ + (in_flight_ ? in_flight_->size() : 0); }
+  virtual size_t queued_bytes() const = 0;
 
- private:
-  void Read();
-  void OnRead(boost::beast::error_code ec);
-  void Write();
-  void StartClose();
-  void Finish();
-
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
-  net::ConnectionTracker& tracker_;
-  WsOptions options_;
-  std::shared_ptr<WsHandler> handler_;
-  boost::beast::flat_buffer read_buffer_;
-  std::deque<Frame> queue_;  // waiting frames (not the one being written)
-  size_t queued_bytes_ = 0;  // bytes in queue_
-  Frame in_flight_;          // the frame Beast is writing; kept alive until its write completes
-  bool writing_ = false;
-  bool open_ = false;
-  bool closing_ = false;
-  bool close_sent_ = false;
-  bool finished_ = false;
-  boost::beast::websocket::close_reason close_reason_;
-  boost::asio::steady_timer close_deadline_;
-  uint64_t tracker_id_ = 0;
+ protected:
+  WsConnection() = default;
 };
 
-// Refuses an upgrade before the handshake with a plain HTTP response, then closes.
-void RejectUpgrade(boost::beast::tcp_stream stream, http::Response response);
+// Refuses an upgrade before the handshake with a plain HTTP response, then closes (over TLS with
+// close_notify). Bounded: the connection is gone within a few seconds whatever the client does.
+void RejectUpgrade(net::AnyStream stream, http::Response response);
 
 }  // namespace magnetar::ws

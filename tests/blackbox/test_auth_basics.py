@@ -541,7 +541,7 @@ def test_sessions_of_other_user_not_deletable(rw, other):
 
 
 # ------------------------------------------------------------------------------------------------
-# OIDC / device flow with OIDC disabled (what clients may call; §5.7, §5.8)
+# OIDC disabled; the device flow without it (what clients may call; §5.7, §5.8)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -551,12 +551,13 @@ def test_oidc_providers_empty_when_disabled(anon):
     assert r.json() == []
 
 
-def test_device_code_unavailable_without_oidc(anon):
+def test_device_flow_available_without_oidc(anon):
+    """Unlike the reference (400 device_authorization_unavailable without OIDC), Magnetar's device
+    flow always works: approval happens on its own sign-in page (test_device_flow.py)."""
     r = anon.post("/auth/device/code", data={"client_hint": "bb-test"})
-    assert r.status_code == 400
-    assert list(r.json().keys()) == ["error", "error_description"]
-    assert r.json() == {"error": "device_authorization_unavailable",
-                        "error_description": "No OIDC providers configured; device flow requires at least one."}
+    assert r.status_code == 200, r.text
+    assert list(r.json().keys()) == ["device_code", "user_code", "verification_uri",
+                                     "verification_uri_complete", "expires_in", "interval"]
 
 
 def test_logout_does_not_look_up_the_user(server, tenant):

@@ -5,6 +5,7 @@ import base64
 import contextlib
 import json
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -42,7 +43,8 @@ def connect(server, path, token=None, params=None, header=None):
     query = dict(params or {})
     if token is not None:
         query["token"] = token
-    qs = "&".join(f"{k}={v}" for k, v in query.items())
+    # Percent-encode like a real client: a base64 message id holds '+', '/' and '='.
+    qs = urllib.parse.urlencode(query)
     url = f"ws://127.0.0.1:{server.port}{path}" + (f"?{qs}" if qs else "")
     return websocket.create_connection(url, timeout=WS_TIMEOUT, header=header or [], suppress_origin=True)
 

@@ -401,6 +401,50 @@ TEST_P(StorageContractTest, KvPutIfAbsentGetDeleteAndExpiry) {
   EXPECT_TRUE(kv.Delete("never-there").ok());
 }
 
+TEST_P(StorageContractTest, KvCompareAndSetReplacesOnlyTheExpectedLiveValue) {
+  auto& kv = *engine_->kv;
+  EXPECT_FALSE(*kv.CompareAndSet("dev:1", "", "x", 0));  // absent: nothing to compare with
+  EXPECT_FALSE(kv.Get("dev:1")->has_value());
+
+  ASSERT_TRUE(kv.Put("dev:1", "pending", kStart + 2'000'000).ok());
+  EXPECT_FALSE(*kv.CompareAndSet("dev:1", "approved", "consumed", 0));
+  EXPECT_EQ(**kv.Get("dev:1"), "pending");
+  EXPECT_TRUE(*kv.CompareAndSet("dev:1", "pending", "approved", kStart + 5'000'000));
+  EXPECT_EQ(**kv.Get("dev:1"), "approved");
+  EXPECT_FALSE(*kv.CompareAndSet("dev:1", "pending", "denied", kStart + 5'000'000));
+
+  // The new expiry applies: still there after the old one, gone after the new one.
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_EQ(**kv.Get("dev:1"), "approved");
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_FALSE(*kv.CompareAndSet("dev:1", "approved", "consumed", 0));  // expired
+  EXPECT_FALSE(kv.Get("dev:1")->has_value());
+}
+
+TEST_P(StorageContractTest, KvCompareAndSetHasOneWinnerPerValue) {
+  // Threads race to advance a counter by CAS: every transition from one value happens once, so
+  // the final value equals the number of successful calls.
+  auto& kv = *engine_->kv;
+  ASSERT_TRUE(kv.Put("counter", "0", 0).ok());
+  constexpr int kThreads = 4, kRounds = 50;
+  std::atomic<int> wins{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kRounds; ++i) {
+        auto current = kv.Get("counter");
+        if (!current.ok() || !current->has_value()) continue;
+        const std::string next = std::to_string(std::stoi(**current) + 1);
+        auto swapped = kv.CompareAndSet("counter", **current, next, 0);
+        if (swapped.ok() && *swapped) ++wins;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GT(wins.load(), 0);
+  EXPECT_EQ(**kv.Get("counter"), std::to_string(wins.load()));
+}
+
 // --- users ---
 
 auth::User MakeUser(const std::string& id, const std::string& name, UnixMicros created) {

@@ -23,6 +23,10 @@ class UnavailableKvStore final : public core::KvStore {
   Status Put(const std::string&, const std::string&, UnixMicros) override {
     return Unavailable("kv down");
   }
+  Result<bool> CompareAndSet(const std::string&, const std::string&, const std::string&,
+                             UnixMicros) override {
+    return Unavailable("kv down");
+  }
   Result<std::optional<std::string>> Get(const std::string&) override {
     return Unavailable("kv down");
   }

@@ -204,6 +204,23 @@ TEST_F(JwtTest, PermissionsMustBeValidNames) {
   EXPECT_EQ(dupes->permissions, (std::vector<std::string>{"read", "read", "admin"}));
 }
 
+TEST_F(JwtTest, NotYetValidRejectedBeyondSkew) {
+  const std::string claims = R"({"sub":"u1","username":"a","exp":1700000600,"iat":)";
+  // iat in the future: tolerated up to the clock skew, refused beyond it.
+  const std::string iat_at_skew = claims + std::to_string(kNow + kClockSkewSeconds) + "}";
+  const std::string iat_after = claims + std::to_string(kNow + kClockSkewSeconds + 1) + "}";
+  EXPECT_TRUE(codec_.Verify(SignPayload(iat_at_skew), kNow).ok());
+  ExpectInvalid(codec_.Verify(SignPayload(iat_after), kNow));
+  // nbf: the past and the skew window pass; later, or not an integer, is refused.
+  const std::string base = claims + R"(1700000000,"nbf":)";
+  auto with_nbf = [&](const std::string& nbf) { return SignPayload(base + nbf + "}"); };
+  EXPECT_TRUE(codec_.Verify(with_nbf(std::to_string(kNow - 10)), kNow).ok());
+  EXPECT_TRUE(codec_.Verify(with_nbf(std::to_string(kNow + kClockSkewSeconds)), kNow).ok());
+  ExpectInvalid(codec_.Verify(with_nbf(std::to_string(kNow + kClockSkewSeconds + 1)), kNow));
+  ExpectInvalid(codec_.Verify(with_nbf(R"("1699999990")"), kNow));
+  ExpectInvalid(codec_.Verify(with_nbf("null"), kNow));
+}
+
 TEST_F(JwtTest, AudienceClaimRejected) {
   ExpectInvalid(codec_.Verify(
       SignPayload(R"({"sub":"u1","username":"a","exp":1700000600,"iat":1700000000,"aud":"x"})"),
@@ -243,6 +260,17 @@ TEST_F(JwtTest, OversizeTokenRejected) {
 
   big.username = std::string(1000, 'x');
   EXPECT_TRUE(codec_.Verify(codec_.Issue(big), kNow).ok());
+}
+
+TEST(JwtDeriveKeyTest, StablePerSecretAndPurposeAndUnrelatedOtherwise) {
+  const JwtCodec codec(kSecret);
+  const std::string key = codec.DeriveKey("device-page-session");
+  EXPECT_EQ(key.size(), 32u);
+  EXPECT_EQ(codec.DeriveKey("device-page-session"), key);
+  EXPECT_EQ(JwtCodec(kSecret).DeriveKey("device-page-session"), key);
+  EXPECT_NE(codec.DeriveKey("device-page-csrf"), key);
+  EXPECT_NE(JwtCodec(std::string(kSecret) + "2").DeriveKey("device-page-session"), key);
+  EXPECT_NE(key, std::string(kSecret).substr(0, 32));
 }
 
 TEST(MakeAccessClaimsTest, FillsFromUser) {

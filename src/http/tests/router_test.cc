@@ -53,5 +53,19 @@ TEST(RouterTest, TrailingSlashRedirectsToDeclaredPath) {
   EXPECT_EQ(m.kind, Router::Match::Kind::kFound);
 }
 
+TEST(RouterTest, RedirectNeverPointsAtAnotherHost) {
+  // "//api/v1/topics" would be a protocol-relative Location: the browser would go to host "api".
+  Router router;
+  int hit = 0;
+  router.Add(Verb::get, "/api/v1/topics", Named(&hit, 1));
+  for (const char* raw : {"//api/v1/topics/", "///api/v1/topics/", "////api//v1/topics/"}) {
+    SCOPED_TRACE(raw);
+    auto m = router.Find(Verb::get, SplitPath(raw), true, raw);
+    ASSERT_EQ(m.kind, Router::Match::Kind::kRedirect);
+    EXPECT_EQ(m.redirect_to.substr(0, 2).find("//"), std::string::npos) << m.redirect_to;
+    EXPECT_EQ(m.redirect_to.front(), '/');
+  }
+}
+
 }  // namespace
 }  // namespace magnetar::http

@@ -111,6 +111,37 @@ TEST(ValidationErrorsTest, KeyOrderIsTypeLocMsgInputCtx) {
   EXPECT_LT(msg, input);
 }
 
+TEST(ValidationErrorsTest, SecretsAreNeverEchoed) {
+  ValidationErrors errors;
+  // An error at a secret field: its value is replaced, whatever its type.
+  errors.Add("string_too_short", json::array{"body", "password"}, "too short",
+             json::value("hunter2"));
+  errors.Add("string_type", json::array{"body", "refresh_token"}, "not a string",
+             json::array{"jti.secret"});
+  // A missing field echoes the body: secret fields in it (at any depth) are replaced.
+  errors.Missing(json::array{"body", "username"},
+                 json::object{{"password", "correct horse"},
+                              {"nested", json::object{{"device_code", "dc-123"}}},
+                              {"Refresh_Tokens", "misspelt.field"},
+                              {"email", "a@example.org"}});
+  // A null stays null (there is nothing to hide), and other fields are echoed as they are.
+  errors.Add("string_type", json::array{"body", "password"}, "null", json::value(nullptr));
+  errors.Add("string_type", json::array{"body", "email"}, "number", json::value(5));
+  const std::string body = errors.ToResponse().body;
+  for (const char* secret :
+       {"hunter2", "jti.secret", "correct horse", "dc-123", "misspelt.field"}) {
+    EXPECT_EQ(body.find(secret), std::string::npos) << secret << " in " << body;
+  }
+  EXPECT_NE(body.find(R"("msg":"too short","input":"**********")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("msg":"not a string","input":"**********")"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("input":{"password":"**********","nested":{"device_code":"**********"},)"
+                      R"("Refresh_Tokens":"**********","email":"a@example.org"})"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find(R"("msg":"null","input":null)"), std::string::npos) << body;
+  EXPECT_NE(body.find(R"("msg":"number","input":5)"), std::string::npos) << body;
+}
+
 TEST(ValidationErrorsTest, EmptyErrorsRenderAnEmptyList) {
   ValidationErrors errors;
   const http::Response r = errors.ToResponse();

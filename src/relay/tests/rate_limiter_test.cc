@@ -40,6 +40,20 @@ TEST_F(RateLimiterTest, RetryAfterCountsDownToWindowEnd) {
   EXPECT_EQ(limiter_.Hit("login", "127.0.0.2", 5).retry_after_seconds, 1);
 }
 
+TEST_F(RateLimiterTest, PeekTellsWithoutCounting) {
+  EXPECT_TRUE(limiter_.Peek("guess", "127.0.0.2", 2).allowed);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limiter_.Peek("guess", "127.0.0.2", 2).allowed);
+  ASSERT_TRUE(limiter_.Hit("guess", "127.0.0.2", 2).allowed);
+  EXPECT_TRUE(limiter_.Peek("guess", "127.0.0.2", 2).allowed);
+  ASSERT_TRUE(limiter_.Hit("guess", "127.0.0.2", 2).allowed);
+  const RateDecision peeked = limiter_.Peek("guess", "127.0.0.2", 2);
+  EXPECT_FALSE(peeked.allowed);
+  EXPECT_EQ(peeked.retry_after_seconds, 60);
+  EXPECT_TRUE(limiter_.Peek("guess", "127.0.0.3", 2).allowed);  // another client
+  clock_.Advance(seconds(60));
+  EXPECT_TRUE(limiter_.Peek("guess", "127.0.0.2", 2).allowed);  // the window ended
+}
+
 TEST_F(RateLimiterTest, WindowResetsAfterOneMinute) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Allowed());
   clock_.Advance(milliseconds(59'999));
@@ -109,6 +123,53 @@ TEST_F(RateLimiterTest, HttpResponseKeyedByPeerAddress) {
   EXPECT_EQ(refused->headers[0].second, "60");
   // Unlimited routes never count.
   EXPECT_FALSE(CheckRateLimit(limiter_, "other", 0, ctx));
+}
+
+TEST_F(RateLimiterTest, CostCountsSeveralUnits) {
+  EXPECT_TRUE(limiter_.Hit("quota", "user-1", 10, 4).allowed);
+  EXPECT_TRUE(limiter_.Hit("quota", "user-1", 10, 6).allowed);
+  const RateDecision refused = limiter_.Hit("quota", "user-1", 10, 1);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after_seconds, 60);
+  clock_.Advance(seconds(60));
+  EXPECT_TRUE(limiter_.Hit("quota", "user-1", 10, 9).allowed);
+  // What is left (1) is too little for 2, and the refusal counts nothing: 1 still fits.
+  EXPECT_FALSE(limiter_.Hit("quota", "user-1", 10, 2).allowed);
+  EXPECT_TRUE(limiter_.Hit("quota", "user-1", 10, 1).allowed);
+}
+
+TEST_F(RateLimiterTest, CostAboveTheWholeLimitIsNeverAllowed) {
+  const RateDecision refused = limiter_.Hit("quota", "user-1", 5, 6);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(refused.retry_after_seconds, 60);
+  EXPECT_EQ(limiter_.size(), 0u);  // nothing counted
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(limiter_.Hit("quota", "user-1", 5).allowed) << i;
+}
+
+TEST_F(RateLimiterTest, UserQuotaIsKeyedByUserNotAddress) {
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(CheckUserQuota(limiter_, "quota_publish", "u1", 3)) << i;
+  auto refused = CheckUserQuota(limiter_, "quota_publish", "u1", 3);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 429u);
+  EXPECT_EQ(refused->body, R"({"error":"Quota exceeded: 3 per 1 minute per user"})");
+  ASSERT_EQ(refused->headers.size(), 1u);
+  EXPECT_EQ(refused->headers[0].first, "Retry-After");
+  EXPECT_EQ(refused->headers[0].second, "60");
+  EXPECT_FALSE(CheckUserQuota(limiter_, "quota_publish", "u2", 3));  // another user
+  EXPECT_FALSE(CheckUserQuota(limiter_, "quota_poll", "u1", 3));     // another quota
+  EXPECT_FALSE(CheckUserQuota(limiter_, "quota_publish", "u1", 0));  // no quota
+  EXPECT_TRUE(CheckUserQuota(limiter_, "quota_publish", "u2", 3, 3));  // a bulk of 3 > 2 left
+}
+
+TEST(UnlimitedRateLimiterTest, AllowsEverything) {
+  UnlimitedRateLimiter limiter;
+  http::RequestContext ctx;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(limiter.Hit("login", "127.0.0.2", 1).allowed);
+    ASSERT_TRUE(limiter.Peek("login", "127.0.0.2", 1).allowed);
+    ASSERT_FALSE(CheckRateLimit(limiter, "login", 1, ctx));
+    ASSERT_FALSE(CheckUserQuota(limiter, "quota_publish", "u1", 1, 5));
+  }
 }
 
 }  // namespace

@@ -18,6 +18,17 @@ Status MemoryKvStore::Put(const std::string& key, const std::string& value,
   return Status::Ok();
 }
 
+Result<bool> MemoryKvStore::CompareAndSet(const std::string& key, const std::string& expected,
+                                          const std::string& value, UnixMicros expires_at) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || !Live(it->second, clock_.Now()) || it->second.value != expected) {
+    return false;
+  }
+  it->second = Entry{value, expires_at};
+  return true;
+}
+
 Result<std::optional<std::string>> MemoryKvStore::Get(const std::string& key) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(key);

@@ -18,6 +18,8 @@ class MemoryKvStore final : public core::KvStore {
   Result<bool> PutIfAbsent(const std::string& key, const std::string& value,
                            UnixMicros expires_at) override;
   Status Put(const std::string& key, const std::string& value, UnixMicros expires_at) override;
+  Result<bool> CompareAndSet(const std::string& key, const std::string& expected,
+                             const std::string& value, UnixMicros expires_at) override;
   Result<std::optional<std::string>> Get(const std::string& key) override;
   Status Delete(const std::string& key) override;
   void Sweep(UnixMicros now) override;

@@ -45,6 +45,23 @@ Result<bool> RocksDbKvStore::PutIfAbsent(const std::string& key, const std::stri
   return true;
 }
 
+Result<bool> RocksDbKvStore::CompareAndSet(const std::string& key, const std::string& expected,
+                                           const std::string& value, UnixMicros expires_at) {
+  // Every write to the family holds write_mutex_, so nothing changes the record between this
+  // read and the write below.
+  std::lock_guard lock(write_mutex_);
+  std::string stored;
+  Status s = engine_->Get(RocksDbEngine::kKv, key, &stored);
+  if (s.code() == StatusCode::kNotFound) return false;
+  if (!s.ok()) return s;
+  std::string_view old_value;
+  UnixMicros old_expiry = 0;
+  if (!rocks::DecodeKvValue(stored, &old_value, &old_expiry)) return Internal("corrupt kv record");
+  if (!Live(old_expiry, clock_.Now()) || old_value != expected) return false;
+  if (Status w = PutLocked(key, value, expires_at); !w.ok()) return w;
+  return true;
+}
+
 Status RocksDbKvStore::Put(const std::string& key, const std::string& value,
                            UnixMicros expires_at) {
   std::lock_guard lock(write_mutex_);

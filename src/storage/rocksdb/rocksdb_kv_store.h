@@ -7,7 +7,8 @@
 // minute (the records are few and small, and a read never returns an expired one anyway).
 //
 // Threading: thread-safe. Get reads straight from RocksDB; writes are serialised by one mutex so
-// PutIfAbsent is atomic, and never wait for a sync (see RocksDbEngine::WriteRecords).
+// PutIfAbsent and CompareAndSet (read, compare, write) are atomic, and never wait for a sync (see
+// RocksDbEngine::WriteRecords).
 
 #include <memory>
 #include <mutex>
@@ -25,6 +26,8 @@ class RocksDbKvStore final : public core::KvStore {
   Result<bool> PutIfAbsent(const std::string& key, const std::string& value,
                            UnixMicros expires_at) override;
   Status Put(const std::string& key, const std::string& value, UnixMicros expires_at) override;
+  Result<bool> CompareAndSet(const std::string& key, const std::string& expected,
+                             const std::string& value, UnixMicros expires_at) override;
   Result<std::optional<std::string>> Get(const std::string& key) override;
   Status Delete(const std::string& key) override;
   void Sweep(UnixMicros now) override;
