@@ -25,6 +25,10 @@ constexpr std::string_view kCorsHeaders = "Authorization, Content-Type";
 
 // How often a parked request whose client has sent more bytes is checked for a hang-up.
 constexpr auto kRecheckInterval = std::chrono::milliseconds(500);
+// Lingering close after an error response: how long and how much to discard at most.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerMaxBytes = 64 << 20;
+constexpr size_t kLingerChunkBytes = 64 << 10;
 
 // What a plain HTTP request to the TLS port gets (it cannot be answered over TLS).
 constexpr std::string_view kPlainHttpOnTlsPort =
@@ -176,7 +180,33 @@ void HttpSession<Stream>::Close() {
       return;
     }
   }
+  if (linger_ && !lingering_) return LingerThenClose();
   CloseSocket();
+}
+
+// A connection closed right after an error response (413, 400...) often still has request bytes
+// on the way. Closing a socket with unread input makes the kernel send a reset, which can destroy
+// the response before the client reads it (the client sees a broken pipe instead of the 413). So
+// half-close, discard what still arrives, and close when the client does, bounded in time and
+// bytes like nginx's lingering close. A second Close() (server shutdown) ends it at once.
+template <class Stream>
+void HttpSession<Stream>::LingerThenClose() {
+  lingering_ = true;
+  beast::error_code ignored;
+  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lowest().expires_after(kLingerTime);
+  buffer_.clear();
+  DrainUntilClientCloses(0);
+}
+
+template <class Stream>
+void HttpSession<Stream>::DrainUntilClientCloses(size_t drained) {
+  if (closed_ || drained > kLingerMaxBytes) return CloseSocket();
+  lowest().async_read_some(buffer_.prepare(kLingerChunkBytes),
+                           [self = shared_from_this(), drained](beast::error_code ec, size_t n) {
+                             if (ec) return self->CloseSocket();  // EOF, timeout or shutdown
+                             self->DrainUntilClientCloses(drained + n);
+                           });
 }
 
 template <class Stream>
@@ -423,6 +453,7 @@ void HttpSession<Stream>::OnWritten(bool keep_alive, beast::error_code ec) {
 
 template <class Stream>
 void HttpSession<Stream>::SendAndClose(Response response) {
+  linger_ = true;
   ++seq_;
   busy_ = true;
   keep_alive_ = false;

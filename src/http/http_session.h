@@ -67,6 +67,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>>,
   void ClientGone();
   void SendAndClose(Response response);
   void Close();
+  void LingerThenClose();
+  void DrainUntilClientCloses(size_t drained);
   void CloseSocket();
   Responder MakeResponder();
   Response Preflight(const RequestContext& ctx) const;
@@ -87,6 +89,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>>,
   bool tls_ready_ = false;     // handshake done: closing sends close_notify
   bool tls_closing_ = false;   // close_notify sent (or being sent)
   bool closed_ = false;
+  bool linger_ = false;     // closing after an error response: drain the client's input first
+  bool lingering_ = false;  // half-closed, draining
   std::string origin_;     // the current request's Origin, for CORS headers
   // The peer's address, read once per connection (getpeername is a system call: per request
   // it cost ~4% of a publish's CPU).
