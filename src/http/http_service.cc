@@ -1,6 +1,7 @@
 #include "http/http_service.h"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 
 namespace magnetar::http {
 
@@ -48,6 +49,15 @@ bool HttpService::OriginAllowed(std::string_view origin) const {
     if (allowed == origin || allowed == "*") return true;
   }
   return false;
+}
+
+bool IsSameOrigin(const RequestContext& ctx) {
+  const std::string_view origin = ctx.Header(boost::beast::http::field::origin);
+  const std::string_view host = ctx.Header(boost::beast::http::field::host);
+  const std::string_view scheme = ctx.is_tls ? "https://" : "http://";
+  if (host.empty() || origin.size() != scheme.size() + host.size()) return false;
+  if (origin.substr(0, scheme.size()) != scheme) return false;
+  return boost::beast::iequals(origin.substr(scheme.size()), host);
 }
 
 Response NotFoundResponse() { return Response::Json(404, R"({"detail":"Not Found"})"); }

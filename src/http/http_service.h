@@ -86,6 +86,12 @@ class HttpService {
   std::vector<std::pair<std::string, UpgradeHandler>> upgrade_prefixes_;
 };
 
+// True when the request's Origin is this server as the client reached it: the scheme of the
+// connection and the Host header (which the trusted-hosts check has vetted), e.g. a page served
+// by this server opening a WebSocket back to it. Not a cross-origin request, so the allowed
+// origins need not list it.
+bool IsSameOrigin(const RequestContext& ctx);
+
 // Error bodies every route shares (relay spec §0.2).
 Response NotFoundResponse();
 Response MethodNotAllowedResponse();

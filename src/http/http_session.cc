@@ -3,12 +3,14 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "http/target.h"
 
 namespace magnetar::http {
@@ -39,6 +41,38 @@ constexpr std::string_view kPlainHttpOnTlsPort =
     "\r\n"
     R"({"detail":"This port speaks HTTPS: use https:// and wss:// URLs"})";
 static_assert(kPlainHttpOnTlsPort.size() - kPlainHttpOnTlsPort.find("\r\n\r\n") - 4 == 65);
+
+// The HTTP metrics, looked up once.
+struct HttpMetrics {
+  std::array<metrics::Counter*, 5> by_class{};  // 1xx..5xx
+  metrics::Histogram* duration = nullptr;
+  metrics::Gauge* open = nullptr;
+};
+
+const HttpMetrics& Metrics() {
+  static const HttpMetrics m = [] {
+    auto& r = metrics::Registry::Default();
+    HttpMetrics out;
+    for (size_t i = 0; i < out.by_class.size(); ++i) {
+      out.by_class[i] = &r.GetCounter("magnetar_http_requests_total",
+                                      "HTTP requests answered, by status class.",
+                                      {{"code", std::to_string(i + 1) + "xx"}});
+    }
+    out.duration = &r.GetHistogram(
+        "magnetar_http_request_duration_seconds",
+        "Time from a request's arrival to its response (long-polls included: up to their timeout).",
+        {}, metrics::LatencyBuckets());
+    out.open = &r.GetGauge("magnetar_http_connections_open",
+                           "HTTP connections open now (not counting those upgraded to WebSocket).");
+    return out;
+  }();
+  return m;
+}
+
+const std::shared_ptr<spdlog::logger>& HttpLog() {
+  static const std::shared_ptr<spdlog::logger> log = Logger("http");
+  return log;
+}
 
 // True when the peer has closed or reset the connection, even if unread bytes are still queued
 // (POLLRDHUP, Linux): a client that sent something and then hung up.
@@ -74,10 +108,13 @@ template <class Stream>
 HttpSession<Stream>::HttpSession(HttpService& service, tcp::socket socket, asio::ssl::context* tls)
     : service_(service),
       stream_(MakeStream<Stream>(std::move(socket), tls)),
-      watch_timer_(stream_.get_executor()) {}
+      watch_timer_(stream_.get_executor()) {
+  Metrics().open->Inc();
+}
 
 template <class Stream>
 HttpSession<Stream>::~HttpSession() {
+  Metrics().open->Dec();
   service_.tracker().Remove(tracker_id_);
 }
 
@@ -287,6 +324,12 @@ void HttpSession<Stream>::Dispatch(Request request) {
   ++seq_;
   busy_ = true;
   keep_alive_ = request.keep_alive() && !shutting_down_;
+  request_start_ = std::chrono::steady_clock::now();
+  request_method_ = request.method();
+  if (HttpLog()->should_log(spdlog::level::debug)) {
+    const std::string_view target = request.target();
+    request_path_.assign(target.substr(0, target.find('?')));
+  }
   auto ctx = std::make_shared<RequestContext>();
   ctx->executor = stream_.get_executor();
   ctx->remote = RemoteEndpoint();
@@ -420,6 +463,21 @@ template <class Stream>
 void HttpSession<Stream>::Respond(uint64_t seq, Response response) {
   if (seq != seq_ || !busy_ || closed_) return;  // stale or duplicate responder call
   busy_ = false;
+  if (request_start_ != std::chrono::steady_clock::time_point{}) {
+    const double seconds = metrics::SecondsSince(request_start_);
+    const HttpMetrics& m = Metrics();
+    m.by_class[std::clamp<unsigned>(response.status / 100, 1, 5) - 1]->Inc();
+    m.duration->Observe(seconds);
+    if (HttpLog()->should_log(spdlog::level::debug)) {
+      HttpLog()->debug("{} {} {} {:.1f}ms", std::string_view(bhttp::to_string(request_method_)),
+                       request_path_, response.status, seconds * 1000);
+    }
+    request_start_ = {};
+  } else {
+    // Refused before a request was complete (bad Host, too large): counted, logged without one.
+    Metrics().by_class[std::clamp<unsigned>(response.status / 100, 1, 5) - 1]->Inc();
+    HttpLog()->debug("- - {} (request refused before dispatch)", response.status);
+  }
   current_.reset();
   watch_timer_.cancel();
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
@@ -471,6 +529,7 @@ void HttpSession<Stream>::Upgrade(Request request) {
   if (!ParseTarget(ctx->request.target(), *ctx, target)) return SendAndClose(NotFoundResponse());
   const UpgradeHandler* handler = service_.FindUpgrade(ctx->path);
   if (!handler) return SendAndClose(NotFoundResponse());
+  HttpLog()->debug("GET {} upgrade to WebSocket", ctx->path);
   lowest().expires_never();
   watch_timer_.cancel();
   closed_ = true;  // the WebSocket owns the connection from here on

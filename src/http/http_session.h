@@ -97,6 +97,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>>,
   boost::asio::ip::tcp::endpoint remote_;
   bool remote_known_ = false;
   RequestContextPtr current_;
+  // For the request's metrics and its debug log line (the path only when that log is on; never
+  // the query string, which may carry codes or tokens).
+  std::chrono::steady_clock::time_point request_start_{};
+  Verb request_method_ = Verb::unknown;
+  std::string request_path_;
 };
 
 }  // namespace magnetar::http

@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/log.h"
+#include "common/message_metrics.h"
 #include "pulsar_ws/frames.h"
 
 namespace magnetar::pulsar_ws {
@@ -56,8 +57,16 @@ void ProducerSession::OnText(ws::WsConnection& conn, std::string_view text) {
   std::weak_ptr<ws::WsConnection> weak_conn = conn_;
   (void)conn;
   deps_.broker.Publish(topic_, {std::move(draft)},
-                       [weak, weak_conn, seq, context = std::move(parsed.context)](
+                       [weak, weak_conn, seq, context = std::move(parsed.context),
+                        start = std::chrono::steady_clock::now()](
                            Result<std::vector<core::MessagePtr>> result) {
+                         auto& m = metrics::MessagesFor(metrics::Protocol::kPulsarWs);
+                         m.publish_latency.Observe(metrics::SecondsSince(start));
+                         if (result.ok()) {
+                           m.published.Inc(result->size());
+                         } else {
+                           m.publish_failures.Inc();
+                         }
                          std::string frame =
                              result.ok() && !result->empty()
                                  ? ReceiptOk(result->front()->id, context)
@@ -116,7 +125,17 @@ void ConsumerSession::Deliver(std::vector<core::DeliveredMessage> messages) {
   conn->Post([weak = conn_, messages = std::move(messages)] {
     auto conn = weak.lock();
     if (!conn) return;
-    for (const auto& dm : messages) conn->SendText(ConsumerFrame(dm.message, dm.redelivery_count));
+    auto& m = metrics::MessagesFor(metrics::Protocol::kPulsarWs);
+    const UnixMicros now = SystemClock::Instance().Now();
+    for (const auto& dm : messages) {
+      conn->SendText(ConsumerFrame(dm.message, dm.redelivery_count));
+      if (dm.redelivery_count > 0) {
+        m.redelivered.Inc();
+        m.delivered.Inc();
+      } else {
+        m.Delivered(1, dm.message->publish_time, now);
+      }
+    }
   });
 }
 

@@ -5,6 +5,7 @@
 #include "auth/password.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "relay/auth_metrics.h"
 #include "relay/json_util.h"
 #include "relay/password_login.h"
 #include "relay/relay_api.h"
@@ -137,13 +138,22 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                // A decodable, non-revoked token; the user is not looked up (spec §1.5).
                auto token =
                    auth::ParseBearer(ctx->Header(boost::beast::http::field::authorization));
-               if (!token) return respond(Unauthorized("Not authenticated"));
+               if (!token) {
+                 CountAuthFailure("missing_token");
+                 return respond(Unauthorized("Not authenticated"));
+               }
                auto claims = deps_.jwt.Verify(*token, deps_.clock.NowSeconds());
-               if (!claims.ok()) return respond(Unauthorized("Invalid or expired token"));
+               if (!claims.ok()) {
+                 CountAuthFailure("invalid_token");
+                 return respond(Unauthorized("Invalid or expired token"));
+               }
                if (claims->jti.empty()) return respond(http::Response::Empty(204));
                auto revoked = deps_.authenticator.IsRevoked(claims->jti);
                if (!revoked.ok()) return respond(http::InternalErrorResponse());
-               if (*revoked) return respond(Unauthorized("Token has been revoked"));
+               if (*revoked) {
+                 CountAuthFailure("revoked_token");
+                 return respond(Unauthorized("Token has been revoked"));
+               }
                if (!deps_.authenticator.Revoke(*claims).ok()) {
                  return respond(http::InternalErrorResponse());
                }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "common/message_metrics.h"
 #include "common/random.h"
 #include "common/time_format.h"
 #include "relay/idempotency.h"
@@ -99,13 +100,18 @@ void PublishSingle(core::Broker& broker, const Clock& clock, std::string user_id
   std::vector<core::DraftPtr> drafts;
   drafts.push_back(request.ToDraft(clock.Now()));
   broker.Publish({std::move(user_id), std::move(request.topic)}, std::move(drafts),
-                 [done = std::move(done)](Result<std::vector<core::MessagePtr>> stored) {
+                 [done = std::move(done), start = std::chrono::steady_clock::now()](
+                     Result<std::vector<core::MessagePtr>> stored) {
+                   auto& m = metrics::MessagesFor(metrics::Protocol::kRelayHttp);
+                   m.publish_latency.Observe(metrics::SecondsSince(start));
                    if (!stored.ok()) {
+                     m.publish_failures.Inc();
                      Logger("relay")->warn("publish failed: {}", stored.status().ToString());
                      const unsigned status =
                          stored.status().code() == StatusCode::kUnavailable ? 503 : 500;
                      return done(Detail(status, "Failed to store message"), false);
                    }
+                   m.published.Inc();
                    done(http::Response::Json(201, PublishResponseJson(*stored->front())), true);
                  });
 }
@@ -308,8 +314,16 @@ void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequ
     drafts.reserve(indexes.size());
     for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
     deps_.broker.Publish({user.user_id, topic}, std::move(drafts),
-                         [state, topic, indexes = indexes](
+                         [state, topic, indexes = indexes,
+                          start = std::chrono::steady_clock::now()](
                              Result<std::vector<core::MessagePtr>> stored) {
+                           auto& m = metrics::MessagesFor(metrics::Protocol::kRelayHttp);
+                           m.publish_latency.Observe(metrics::SecondsSince(start));
+                           if (stored.ok()) {
+                             m.published.Inc(stored->size());
+                           } else {
+                             m.publish_failures.Inc();
+                           }
                            bool last = false;
                            {
                              std::lock_guard lock(state->mutex);

@@ -4,6 +4,7 @@
 
 #include "auth/password.h"
 #include "common/random.h"
+#include "relay/auth_metrics.h"
 
 namespace magnetar::relay {
 
@@ -20,10 +21,23 @@ size_t CodePoints(std::string_view s) {
       std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
+PasswordLogin Check(auth::UserStore& users, const std::string& username,
+                    std::string_view password);
+
 }  // namespace
 
 PasswordLogin CheckPasswordLogin(auth::UserStore& users, const std::string& username,
                                  std::string_view password) {
+  PasswordLogin out = Check(users, username, password);
+  if (out.kind == PasswordLogin::Kind::kBadCredentials) CountAuthFailure("bad_credentials");
+  if (out.kind == PasswordLogin::Kind::kInactive) CountAuthFailure("inactive_user");
+  return out;
+}
+
+namespace {
+
+PasswordLogin Check(auth::UserStore& users, const std::string& username,
+                    std::string_view password) {
   PasswordLogin out;
   // No user can have a longer password: refused without spending a hash on it.
   if (CodePoints(password) > auth::kMaxPasswordChars) {
@@ -46,5 +60,7 @@ PasswordLogin CheckPasswordLogin(auth::UserStore& users, const std::string& user
   out.user = std::move(user).value();
   return out;
 }
+
+}  // namespace
 
 }  // namespace magnetar::relay

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/message_metrics.h"
 #include "relay/frames.h"
 #include "relay/json_util.h"
 #include "relay/store_reads.h"
@@ -13,6 +14,12 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr size_t kMaxPerTopic = 100;
+
+metrics::Gauge& WaitersGauge() {
+  static metrics::Gauge& gauge = metrics::Registry::Default().GetGauge(
+      "magnetar_longpoll_waiters", "Long-poll requests parked now, waiting for messages.");
+  return gauge;
+}
 
 class WakeSink final : public core::SubscriberSink {
  public:
@@ -36,6 +43,7 @@ bool PollManager::Add(const std::shared_ptr<PollWaiter>& waiter) {
   }
   ++count;
   waiters_[waiter.get()] = waiter;
+  WaitersGauge().Inc();
   for (const auto& t : waiter->topics()) ++per_topic_[{t.key.owner, t.key.name}];
   return true;
 }
@@ -43,6 +51,7 @@ bool PollManager::Add(const std::shared_ptr<PollWaiter>& waiter) {
 void PollManager::Remove(const PollWaiter* waiter) {
   std::lock_guard lock(mutex_);
   if (waiters_.erase(waiter) == 0) return;
+  WaitersGauge().Dec();
   if (--per_user_[waiter->user_id()] <= 0) per_user_.erase(waiter->user_id());
   for (const auto& t : waiter->topics()) {
     auto it = per_topic_.find({t.key.owner, t.key.name});
@@ -107,6 +116,7 @@ PollWaiter::~PollWaiter() = default;
 void PollWaiter::Start() {
   auto self = shared_from_this();
   auto& broker = manager_.deps().broker;
+  started_at_ = manager_.deps().clock.Now();
   for (auto& t : topics_) {
     auto sink = std::make_shared<WakeSink>(weak_from_this());
     const MessageId live_from = broker.Subscribe(t.key, sink);
@@ -171,9 +181,25 @@ void PollWaiter::Collect(bool final) {
                  }
                }
                if (!any && !final && self->timeout_.count() != 0) return;  // keep waiting
+               self->CountDelivered(*results);
                body += has_more ? R"(],"has_more":true})" : R"(],"has_more":false})";
                self->Finish(std::move(body));
              });
+}
+
+// Messages published while the request was parked were delivered live: their latency counts.
+void PollWaiter::CountDelivered(const std::vector<core::ReadResult>& results) const {
+  auto& m = metrics::MessagesFor(metrics::Protocol::kRelayHttp);
+  const UnixMicros now = manager_.deps().clock.Now();
+  for (const auto& r : results) {
+    for (const auto& message : r.messages) {
+      if (message->publish_time >= started_at_) {
+        m.Delivered(1, message->publish_time, now);
+      } else {
+        m.delivered.Inc();
+      }
+    }
+  }
 }
 
 void PollWaiter::Finish(std::string body) {

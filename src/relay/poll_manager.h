@@ -78,6 +78,7 @@ class PollWaiter : public std::enable_shared_from_this<PollWaiter> {
   void Collect(bool final);
   void Finish(std::string body);
   void Detach();
+  void CountDelivered(const std::vector<core::ReadResult>& results) const;
 
   PollManager& manager_;
   boost::asio::any_io_executor executor_;
@@ -91,6 +92,7 @@ class PollWaiter : public std::enable_shared_from_this<PollWaiter> {
   std::atomic<bool> wake_posted_{false};
   bool reading_ = false;
   bool finished_ = false;
+  UnixMicros started_at_ = 0;  // when the request began waiting (wall clock, as publish_time)
 };
 
 }  // namespace magnetar::relay

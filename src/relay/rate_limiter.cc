@@ -2,11 +2,24 @@
 
 #include <algorithm>
 
+#include "common/metrics.h"
+
 namespace magnetar::relay {
 
 namespace {
 
 constexpr UnixMicros kWindowMicros = 60LL * 1000000;
+
+// magnetar_rate_limited_total{route}: `route` is one of the relay's fixed route names ("login",
+// "publish", "quota_publish", ...), never a client address or user.
+void CountRejection(std::string_view route) {
+  metrics::Registry::Default()
+      .GetCounter("magnetar_rate_limited_total",
+                  "Requests refused with 429 by a per-address rate limit or a per-user quota, by "
+                  "limit.",
+                  {{"route", std::string(route)}})
+      .Inc();
+}
 
 }  // namespace
 
@@ -78,6 +91,7 @@ std::optional<http::Response> CheckUserQuota(RateLimiter& limiter, std::string_v
   // have their own names.
   const RateDecision d = limiter.Hit(route, user_id, limit_per_minute, cost);
   if (d.allowed) return std::nullopt;
+  CountRejection(route);
   return http::Response::Json(429, R"({"error":"Quota exceeded: )" +
                                        std::to_string(limit_per_minute) +
                                        R"( per 1 minute per user"})")
@@ -90,6 +104,7 @@ std::optional<http::Response> CheckRateLimit(RateLimiter& limiter, std::string_v
   if (limit_per_minute <= 0) return std::nullopt;
   const RateDecision d = limiter.Hit(route, ctx.remote.address().to_string(), limit_per_minute);
   if (d.allowed) return std::nullopt;
+  CountRejection(route);
   return RateLimitedResponse(limit_per_minute, d.retry_after_seconds);
 }
 

@@ -60,6 +60,10 @@ struct RefreshTokenRecord {
   std::string client_hint;
 };
 
+// SessionInfo (spec §1.13): jti, issued_at, expires_at, last_used_at (null until used),
+// client_hint. Defined in token_routes.cc.
+void AppendSessionJson(std::string& out, const RefreshTokenRecord& r);
+
 // The two halves of a wire token "<jti>.<secret>", split at the first '.'. nullopt when there is
 // no '.' or either half is empty (the reference's "malformed").
 struct WireRefreshToken {

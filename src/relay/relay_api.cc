@@ -39,6 +39,7 @@ void RelayApi::Register(http::HttpService& service) {
   RegisterPoll(service);
   RegisterWebSocket(service);
   RegisterDevice(service);
+  RegisterOps(service);
 }
 
 void RelayApi::Shutdown() { polls_->Shutdown(); }

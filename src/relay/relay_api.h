@@ -20,6 +20,7 @@
 #include "core/broker.h"
 #include "core/kv_store.h"
 #include "core/topic_catalog.h"
+#include "common/metrics.h"
 #include "http/http_service.h"
 #include "net/blocking_pool.h"
 #include "ws/ws_connection.h"
@@ -58,6 +59,8 @@ struct RelayOptions {
   // Absolute base of this server's URLs ("https://relay.example.org"); empty = from each request
   // (scheme, then the Host header, which the trusted-hosts check has vetted).
   std::string public_base_url;
+  // GET /metrics requires `Authorization: Bearer <metrics_token>` when set; open when empty.
+  std::string metrics_token;
   ws::WsOptions ws;
 };
 
@@ -105,6 +108,7 @@ class RelayApi {
   void RegisterPoll(http::HttpService& service);
   void RegisterWebSocket(http::HttpService& service);
   void RegisterDevice(http::HttpService& service);
+  void RegisterOps(http::HttpService& service);  // /metrics, /ui (ops_routes.cc)
   void PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
                    std::function<void(http::Response, bool)> finish);
   // Counts the request against `limit_per_minute` for `route` and the peer address; the 429 to
@@ -121,6 +125,7 @@ class RelayApi {
   std::unique_ptr<DevicePageSessions> device_sessions_;
   std::unique_ptr<RateLimiter> own_rate_limiter_;  // when deps_ brings none
   RateLimiter* rate_limiter_;
+  metrics::CallbackHandle connections_gauge_;  // magnetar_connections_open
 };
 
 }  // namespace magnetar::relay

@@ -1,6 +1,7 @@
 #include "relay/request_auth.h"
 
 #include "http/http_service.h"
+#include "relay/auth_metrics.h"
 #include "relay/json_util.h"
 
 namespace magnetar::relay {
@@ -15,11 +16,22 @@ AuthOutcome AuthenticateRequest(const auth::Authenticator& authenticator,
                                 const http::RequestContext& ctx,
                                 std::optional<auth::Permission> required) {
   auto token = auth::ParseBearer(ctx.Header(boost::beast::http::field::authorization));
-  if (!token) return Unauthorized("Not authenticated");
+  if (!token) {
+    CountAuthFailure("missing_token");
+    return Unauthorized("Not authenticated");
+  }
   auto result = authenticator.Authenticate(*token);
-  if (!result.ok()) return AuthErrorResponse(result.status());
+  if (!result.ok()) {
+    // Storage failures are the server's, not the caller's.
+    if (result.status().code() == StatusCode::kUnauthenticated ||
+        result.status().code() == StatusCode::kPermissionDenied) {
+      CountAuthFailure(AuthFailureReason(result.status()));
+    }
+    return AuthErrorResponse(result.status());
+  }
   if (required) {
     if (Status s = auth::Authenticator::Require(result->user, *required); !s.ok()) {
+      CountAuthFailure("permission_denied");
       return AuthErrorResponse(s);
     }
   }

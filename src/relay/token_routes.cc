@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "common/time_format.h"
+#include "relay/auth_metrics.h"
 #include "relay/json_util.h"
 #include "relay/refresh_tokens.h"
 #include "relay/relay_api.h"
@@ -20,9 +21,14 @@ namespace {
 // The failure of a refresh step: 401 "invalid refresh token" + WWW-Authenticate, or a 500 when
 // the store failed.
 http::Response RefreshFailure(const Status& status) {
-  if (status.code() == StatusCode::kUnauthenticated) return Unauthorized(kInvalidRefreshToken);
+  if (status.code() == StatusCode::kUnauthenticated) {
+    CountAuthFailure("invalid_refresh_token");
+    return Unauthorized(kInvalidRefreshToken);
+  }
   return http::InternalErrorResponse();
 }
+
+}  // namespace
 
 // SessionInfo: jti, issued_at, expires_at, last_used_at (null until used), client_hint.
 void AppendSessionJson(std::string& out, const RefreshTokenRecord& r) {
@@ -44,8 +50,6 @@ void AppendSessionJson(std::string& out, const RefreshTokenRecord& r) {
   AppendJsonString(out, r.client_hint);
   out.push_back('}');
 }
-
-}  // namespace
 
 void RelayApi::RegisterTokens(http::HttpService& service) {
   auto& router = service.router();
@@ -74,6 +78,7 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                  if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
                    return respond(http::InternalErrorResponse());
                  }
+                 CountAuthFailure("unknown_user");
                  return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
                }
                auto child = refresh_tokens_->Rotate(record->jti);

@@ -3,6 +3,7 @@
 
 #include <boost/algorithm/string/trim.hpp>
 
+#include "relay/auth_metrics.h"
 #include "relay/json_util.h"
 #include "relay/relay_api.h"
 #include "relay/ws_session.h"
@@ -42,20 +43,25 @@ void RelayApi::RegisterWebSocket(http::HttpService& service) {
   service.AddUpgrade("/ws", [this, &service](const http::RequestContextPtr& ctx,
                                              net::AnyStream stream) {
     const std::string_view origin = ctx->Header(boost::beast::http::field::origin);
-    if (!origin.empty() && !service.OriginAllowed(origin)) {
+    if (!origin.empty() && !service.OriginAllowed(origin) && !http::IsSameOrigin(*ctx)) {
       return Refuse(std::move(stream), "Origin not permitted");
     }
     auto token = BearerFromSubprotocols(ctx->Header(boost::beast::http::field::sec_websocket_protocol));
-    if (!token) return Refuse(std::move(stream), "Missing bearer subprotocol");
+    if (!token) {
+      CountAuthFailure("missing_token");
+      return Refuse(std::move(stream), "Missing bearer subprotocol");
+    }
     // D10: the deny-list counts here too (a logged-out token cannot open a socket).
     auto auth = deps_.authenticator.Authenticate(*token);
     if (!auth.ok()) {
+      CountAuthFailure(AuthFailureReason(auth.status()));
       const bool inactive_or_gone = auth.status().code() == StatusCode::kPermissionDenied ||
                                     auth.status().message() == "User not found";
       return Refuse(std::move(stream), inactive_or_gone ? "User not found or inactive"
                                                         : "Invalid or expired token");
     }
     if (!auth->user.Has(auth::Permission::kRead)) {
+      CountAuthFailure("permission_denied");
       return Refuse(std::move(stream), "Permission denied: read permission required");
     }
     const std::string user_id = auth->user.user_id;

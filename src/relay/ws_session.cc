@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "common/message_metrics.h"
 #include "common/random.h"
 #include "common/time_format.h"
 #include "relay/frames.h"
@@ -254,6 +255,7 @@ void RelayWsSession::ReplayStep(const std::string& topic) {
                   break;
                 }
                 conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+                metrics::MessagesFor(metrics::Protocol::kRelayWs).delivered.Inc();
                 state.replay_cursor = m->id;
               }
               if (state.replay_cursor >= state.replay_upto) reached_live = true;
@@ -273,7 +275,10 @@ void RelayWsSession::FinishReplay(const std::string& topic) {
   while (!state.buffered.empty()) {
     auto m = std::move(state.buffered.front());
     state.buffered.pop_front();
-    if (m->id > state.replay_cursor) conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+    if (m->id > state.replay_cursor) {
+      conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+      metrics::MessagesFor(metrics::Protocol::kRelayWs).Delivered(1, m->publish_time, deps_.clock.Now());
+    }
   }
 }
 
@@ -284,12 +289,14 @@ void RelayWsSession::Deliver(const std::string& topic, const core::MessagePtr& m
   if (!conn) return;
   if (it->second.replaying) {
     if (it->second.buffered.size() >= options_.ws.max_queue_frames) {
+      metrics::MessagesFor(metrics::Protocol::kRelayWs).dropped.Inc(it->second.buffered.size() + 1);
       return CloseWith(1008, "Send queue overflow: client too slow");
     }
     it->second.buffered.push_back(message);
     return;
   }
   conn->Send(core::SharedEncoding(message, MessageFrame(message)));
+  metrics::MessagesFor(metrics::Protocol::kRelayWs).Delivered(1, message->publish_time, deps_.clock.Now());
 }
 
 void RelayWsSession::UnsubscribeAll() {

@@ -186,6 +186,9 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--tls-handshake-timeout", c.tls_handshake_timeout_seconds,
       "Seconds a client has to complete its TLS handshake")
       ->check(CLI::Range(1, 300));
+  opt("--metrics-token", c.metrics_token,
+      "When set, GET /metrics requires 'Authorization: Bearer <token>' (Prometheus: "
+      "authorization.credentials)");
   opt("--log-level", c.log_level, "trace, debug, info, warning, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
   opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));

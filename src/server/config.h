@@ -66,6 +66,7 @@ struct ServeConfig {
   int quota_publish_per_minute = 0;  // messages published (a bulk request counts each one)
   int quota_poll_per_minute = 0;     // long-poll requests
 
+  std::string metrics_token;  // empty: GET /metrics is open (like /health)
   std::string log_level = "info";
   std::string log_format = "text";
   bool allow_insecure_defaults = false;

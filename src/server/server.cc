@@ -12,6 +12,7 @@
 #include "auth/jwt.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/message_metrics.h"
 #include "common/random.h"
 #include "core/broker.h"
 #include "http/http_service.h"
@@ -230,6 +231,10 @@ Status Server::Start() {
   relay_options.quota_publish_per_minute = s.config.quota_publish_per_minute;
   relay_options.quota_poll_per_minute = s.config.quota_poll_per_minute;
   relay_options.ws.max_message_bytes = s.config.max_body_bytes;
+  relay_options.metrics_token = s.config.metrics_token;
+  auto& relay_ws_metrics = metrics::MessagesFor(metrics::Protocol::kRelayWs);
+  relay_options.ws.open_gauge = &relay_ws_metrics.websockets_open;
+  relay_options.ws.dropped_frames = &relay_ws_metrics.dropped;
   relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
                         *s.jwt,    *s.blocking, s.tracker, s.clock};
   if (!s.config.rate_limits) {
@@ -250,6 +255,9 @@ Status Server::Start() {
 
   pulsar_ws::PulsarWsOptions pulsar_ws_options;
   pulsar_ws_options.ws.max_message_bytes = s.config.max_body_bytes;
+  auto& pulsar_ws_metrics = metrics::MessagesFor(metrics::Protocol::kPulsarWs);
+  pulsar_ws_options.ws.open_gauge = &pulsar_ws_metrics.websockets_open;
+  pulsar_ws_options.ws.dropped_frames = &pulsar_ws_metrics.dropped;
   pulsar_ws::PulsarWsDeps pulsar_ws_deps{*s.broker, *s.topics,        *s.cursors, *s.users,
                                          *s.authenticator, *s.blocking, s.tracker, s.clock};
   s.pulsar_ws = std::make_unique<pulsar_ws::PulsarWsApi>(pulsar_ws_deps, pulsar_ws_options);

@@ -69,6 +69,7 @@ class WsConnectionImpl final : public WsConnection {
   websocket::close_reason close_reason_;
   asio::steady_timer close_deadline_;
   uint64_t tracker_id_ = 0;
+  bool counted_open_ = false;  // options_.open_gauge was incremented (Finish decrements it)
 };
 
 template <class Stream>
@@ -92,6 +93,10 @@ void WsConnectionImpl<Stream>::Accept(http::Request request, std::string subprot
   ws_.async_accept(*req, [self = self(), req](beast::error_code ec) {
     if (ec) return self->Finish();
     self->open_ = true;
+    if (self->options_.open_gauge) {
+      self->options_.open_gauge->Inc();
+      self->counted_open_ = true;
+    }
     self->handler_->OnOpen(*self);
     if (!self->finished_) self->Read();
   });
@@ -131,6 +136,7 @@ void WsConnectionImpl<Stream>::Send(Frame frame) {
     Logger("ws")->warn("closing a WebSocket whose client does not read: send queue full "
                        "({} frames, {} bytes)", queue_.size(), queued_bytes_);
     // Drop what has not started: the client cannot take it, and memory must stay bounded.
+    if (options_.dropped_frames) options_.dropped_frames->Inc(queue_.size() + 1);
     queue_.clear();
     queued_bytes_ = 0;
     return Close(1008, "Send queue overflow: client too slow");
@@ -209,6 +215,10 @@ void WsConnectionImpl<Stream>::Finish() {
   if (finished_) return;
   finished_ = true;
   open_ = false;
+  if (counted_open_) {
+    counted_open_ = false;
+    options_.open_gauge->Dec();
+  }
   close_deadline_.cancel();
   queue_.clear();
   queued_bytes_ = 0;

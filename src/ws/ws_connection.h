@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "http/types.h"
+#include "common/metrics.h"
 #include "net/connection_tracker.h"
 #include "net/stream.h"
 
@@ -32,6 +33,10 @@ struct WsOptions {
   size_t max_queue_bytes = 16 << 20;
   size_t max_queue_frames = 8192;
   std::chrono::seconds close_timeout{5};
+  // The protocol's metrics (common/message_metrics.h), or null: connections open now, and frames
+  // dropped when a client that does not read overflows its queue.
+  metrics::Gauge* open_gauge = nullptr;
+  metrics::Counter* dropped_frames = nullptr;
 };
 
 class WsConnection;

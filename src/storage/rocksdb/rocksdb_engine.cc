@@ -20,6 +20,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace magnetar::storage {
 
@@ -347,9 +348,15 @@ void RocksDbEngine::MarkWalDirty() {
 }
 
 Status RocksDbEngine::SyncWal() {
+  static metrics::Histogram& sync_seconds = metrics::Registry::Default().GetHistogram(
+      "magnetar_storage_sync_duration_seconds",
+      "Time one write-ahead-log fsync took (group commit and periodic syncs).", {},
+      metrics::LatencyBuckets());
   auto lock = LockDb();
   if (Status open = CheckOpen(); !open.ok()) return open;
+  const auto start = std::chrono::steady_clock::now();
   rocksdb::Status s = db_->SyncWAL();
+  sync_seconds.Observe(metrics::SecondsSince(start));
   if (!s.ok()) {
     ReportError(s, "WAL sync");
     return FromRocks(s, "WAL sync");
@@ -364,6 +371,15 @@ Status RocksDbEngine::Health() const {
 }
 
 void RocksDbEngine::ReportError(const rocksdb::Status& status, std::string_view what) {
+  // `what` is one of a few fixed operation names ("write", "WAL sync", ...): "wal_sync".
+  std::string operation(what);
+  for (char& c : operation) {
+    c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  metrics::Registry::Default()
+      .GetCounter("magnetar_storage_errors_total", "Storage operations that failed, by operation.",
+                  {{"operation", operation}})
+      .Inc();
   {
     std::lock_guard lock(mutex_);
     const bool was_healthy = healthy_.exchange(false);

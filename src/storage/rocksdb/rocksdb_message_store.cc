@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace magnetar::storage {
 
@@ -515,6 +516,13 @@ void RocksDbMessageStore::CommitAppends(std::vector<AppendRequest*>& appends) {
   // wait for it; SyncWAL() lets them proceed meanwhile. Nobody sees the batch early: reads stop at
   // the committed summaries, which Publish() advances only after the sync.
   const bool sync = options_.durability == Durability::kFsync;
+  static metrics::Histogram& batch_messages = metrics::Registry::Default().GetHistogram(
+      "magnetar_storage_batch_messages",
+      "Messages per group-commit batch (publishes waiting together share one write and sync).", {},
+      metrics::SizeBuckets());
+  size_t batch_size = 0;
+  for (const auto& r : results) batch_size += r.size();
+  batch_messages.Observe(static_cast<double>(batch_size));
   Status written = engine_->Write(&batch, false);
   if (written.ok() && sync) {
     engine_->ClearWalDirty();  // this sync covers every record written before it
