@@ -26,7 +26,7 @@ export BROWSER_ARTIFACTS="$(mktemp -d /tmp/magnetar-browser-XXXXXX)"
 # anywhere: it signals the whole process group it runs node in (the server with it), and
 # playwright closes Chromium on SIGTERM; KILL follows 10 s later.
 status=0
-timeout --kill-after=10 180 node --test --test-timeout=90000 --test-concurrency=1 \
-  tests/browser/device_flow.test.mjs || status=$?
+timeout --kill-after=10 300 node --test --test-timeout=90000 --test-concurrency=1 \
+  tests/browser/device_flow.test.mjs tests/browser/dashboard.test.mjs || status=$?
 echo "browser-test: screenshots and logs in $BROWSER_ARTIFACTS"
 exit "$status"
