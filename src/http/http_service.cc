@@ -1,7 +1,7 @@
 #include "http/http_service.h"
 
 #include <algorithm>
-#include <boost/beast/core/string.hpp>
+#include <cctype>
 
 namespace magnetar::http {
 
@@ -57,7 +57,14 @@ bool IsSameOrigin(const RequestContext& ctx) {
   const std::string_view scheme = ctx.is_tls ? "https://" : "http://";
   if (host.empty() || origin.size() != scheme.size() + host.size()) return false;
   if (origin.substr(0, scheme.size()) != scheme) return false;
-  return boost::beast::iequals(origin.substr(scheme.size()), host);
+  const std::string_view origin_host = origin.substr(scheme.size());
+  for (size_t i = 0; i < host.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(origin_host[i])) !=
+        std::tolower(static_cast<unsigned char>(host[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 Response NotFoundResponse() { return Response::Json(404, R"({"detail":"Not Found"})"); }

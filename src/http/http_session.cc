@@ -469,7 +469,8 @@ void HttpSession<Stream>::Respond(uint64_t seq, Response response) {
     m.by_class[std::clamp<unsigned>(response.status / 100, 1, 5) - 1]->Inc();
     m.duration->Observe(seconds);
     if (HttpLog()->should_log(spdlog::level::debug)) {
-      HttpLog()->debug("{} {} {} {:.1f}ms", std::string_view(bhttp::to_string(request_method_)),
+      const auto method = bhttp::to_string(request_method_);
+      HttpLog()->debug("{} {} {} {:.1f}ms", std::string_view(method.data(), method.size()),
                        request_path_, response.status, seconds * 1000);
     }
     request_start_ = {};

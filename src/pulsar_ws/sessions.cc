@@ -248,6 +248,8 @@ void ReaderSession::ReadMore() {
         auto conn = self->conn_.lock();
         if (!conn || self->closed_) return;
         if (!result.ok()) return conn->Close(1011, "8: " + result.status().message());
+        auto& flow = metrics::MessagesFor(metrics::Protocol::kPulsarWs);
+        flow.delivered.Inc(result->messages.size());  // read from the log: no latency
         for (const auto& m : result->messages) {
           conn->SendText(ConsumerFrame(m, 0));
           self->cursor_ = m->id;
