@@ -2,6 +2,7 @@
 // under /ui/api (docs/operations.md). The page itself is static (web/); everything it shows comes
 // from the relay API and these few summaries.
 
+#include <fmt/format.h>
 #include <openssl/crypto.h>
 
 #include <chrono>
