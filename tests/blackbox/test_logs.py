@@ -64,6 +64,11 @@ def run_every_auth_flow(srv: MagnetarServer) -> list[str]:
                  timeout=HTTP_TIMEOUT).status_code == 401
     secrets_seen.append("not.a.jwt-secret-ish")
 
+    # The replay revoked the whole chain (spec §1.11): sign in again for the rest.
+    r = login(srv, username, password)
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    secrets_seen += [rotated["access_token"], rotated["refresh_token"]]
     user_api = Api(srv, rotated["access_token"], next_source_ip())
     assert user_api.get("/auth/me").status_code == 200
     sessions = user_api.get("/auth/sessions").json()
