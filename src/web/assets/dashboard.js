@@ -323,7 +323,8 @@
     for (let i = 0; i <= 4; i++) {
       const y = pad / 2 + (h - pad) * i / 4;
       g.beginPath(); g.moveTo(pad + 12, y); g.lineTo(w, y); g.stroke();
-      g.fillText(String(Math.round(max * (4 - i) / 4)), 0, y + 4);
+      const v = max * (4 - i) / 4;
+      g.fillText(max >= 10 ? String(Math.round(v)) : v.toFixed(1), 0, y + 4);
     }
     const step = (w - pad - 12) / (CHART_POINTS - 1);
     for (let k = 0; k < 2; k++) {
@@ -336,6 +337,13 @@
         if (i) g.lineTo(x, y); else g.moveTo(x, y);
       });
       g.stroke();
+      const last = state.series[state.series.length - 1];
+      if (last) {  // the newest point as a dot, so a first sample shows too
+        g.fillStyle = colors[k];
+        g.beginPath();
+        g.arc(pad + 12 + step * (CHART_POINTS - 1), pad / 2 + (h - pad) * (1 - last[k] / max), 3, 0, 2 * Math.PI);
+        g.fill();
+      }
     }
   }
 
@@ -373,13 +381,16 @@
     setTailStatus('connecting…', false);
     connectTail(name);
     try {
+      // A topic that does not exist yet (it will with its first message) has no history to show.
+      const own = await api('GET', '/ui/api/topics');
+      if (!own.some((t) => t.topic_name === name)) return;
       const page = await api('GET', '/api/v1/topics/' + encodeURIComponent(name) + '/messages?limit=20&order=desc');
       // Live messages that arrived meanwhile stay on top; history goes below them.
       for (const m of page.messages) {
         if (!list.querySelector('[data-id="' + CSS.escape(m.message_id) + '"]')) list.append(tailItem(m, false));
       }
     } catch (e) {
-      if (e.message !== 'signed out' && !/not found/i.test(e.message)) showError(e.message);
+      if (e.message !== 'signed out') showError(e.message);
     }
   }
 
