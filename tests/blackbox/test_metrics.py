@@ -322,3 +322,5 @@ def test_rocksdb_storage_metrics(server_factory):
     check_conventions(families)
     assert value(families, "magnetar_storage_batch_messages") >= 3
     assert value(families, "magnetar_storage_sync_duration_seconds") >= 3
+    for operation in ("write", "wal_sync", "background_work"):
+        assert value(families, "magnetar_storage_errors_total", operation=operation) == 0

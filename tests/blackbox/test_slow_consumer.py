@@ -2,8 +2,11 @@
 reading never grows server memory past its send-queue bound, is disconnected, and nothing that was
 acknowledged is lost; clients that vanish mid-request leave the server healthy."""
 
+import re
 import socket
 import time
+
+import requests
 
 from conftest import (WsClosed, start_admin, unique, wait_until, ws_connect, ws_subscribe)
 
@@ -38,6 +41,10 @@ def test_websocket_that_stops_reading_is_disconnected_with_bounded_memory(server
     # even send that), and the client, draining what the kernel still holds, reaches the end.
     wait_until(lambda: "send queue full" in srv.read_log(), timeout=30,
                message="the server to give up on the slow client")
+    # ... and counts what the client never got (docs/operations.md).
+    metrics = requests.get(srv.url("/metrics"), timeout=10).text
+    dropped = re.search(r'^magnetar_messages_dropped_total\{protocol="relay_ws"\} (\d+)$', metrics, re.M)
+    assert dropped and int(dropped.group(1)) > 0, metrics[:2000]
     ws.sock.settimeout(10)
     drained = 0
     while True:

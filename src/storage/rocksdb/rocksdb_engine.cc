@@ -112,8 +112,27 @@ Status FromRocks(const rocksdb::Status& status, std::string_view what) {
   return Unavailable("storage " + std::string(what) + " failed: " + status.ToString());
 }
 
+namespace {
+
+// magnetar_storage_errors_total{operation}: `what` is one of a few fixed operation names
+// ("write", "WAL sync", ...), as the label "wal_sync".
+metrics::Counter& StorageErrors(std::string_view what) {
+  std::string operation(what);
+  for (char& c : operation) {
+    c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return metrics::Registry::Default().GetCounter(
+      "magnetar_storage_errors_total", "Storage operations that failed, by operation.",
+      {{"operation", operation}});
+}
+
+}  // namespace
+
 RocksDbEngine::RocksDbEngine(const RocksDbOptions& options, const Clock& clock)
-    : options_(options), clock_(clock) {}
+    : options_(options), clock_(clock) {
+  // The series an alert watches exist (at 0) before the first failure.
+  for (std::string_view what : {"write", "WAL sync", "background work"}) StorageErrors(what);
+}
 
 RocksDbEngine::~RocksDbEngine() {
   std::unique_lock lock(db_mutex_);
@@ -372,15 +391,7 @@ Status RocksDbEngine::Health() const {
 }
 
 void RocksDbEngine::ReportError(const rocksdb::Status& status, std::string_view what) {
-  // `what` is one of a few fixed operation names ("write", "WAL sync", ...): "wal_sync".
-  std::string operation(what);
-  for (char& c : operation) {
-    c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  metrics::Registry::Default()
-      .GetCounter("magnetar_storage_errors_total", "Storage operations that failed, by operation.",
-                  {{"operation", operation}})
-      .Inc();
+  StorageErrors(what).Inc();
   {
     std::lock_guard lock(mutex_);
     const bool was_healthy = healthy_.exchange(false);
