@@ -90,7 +90,18 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   void Nack(uint64_t consumer, MessageId id);
   void AddPermits(uint64_t consumer, int64_t n);
   // Deletes the subscription when `consumer` is its only consumer (else nothing happens).
-  void Unsubscribe(uint64_t consumer);
+  // `done(true)` after a delete, `done(false)` when other consumers are attached; it runs under
+  // the subscription mutex: post only.
+  void Unsubscribe(uint64_t consumer, std::function<void(bool)> done = {});
+
+  // For the binary protocol (pulsar/), which has these commands and the WebSocket API does not.
+  // Acks everything up to and including `id`.
+  void AckCumulative(uint64_t consumer, MessageId id);
+  // Redelivers every message delivered to `consumer` and not acked (redeliver without ids).
+  void RedeliverUnacked(uint64_t consumer);
+  // Resets the cursor: every id <= after counts as acked, everything above it is delivered
+  // (again). Deliveries in flight are forgotten.
+  void Seek(MessageId after);
 
  private:
   friend class SubscriptionRegistry;
@@ -147,9 +158,12 @@ class SubscriptionRegistry {
   // Finds or creates (loading its cursor; a new one starts at the topic's latest message) the
   // subscription and adds a consumer. AlreadyExists (-> 409) when Exclusive is taken or the
   // subscription has consumers of another type. Reads storage: call where blocking is allowed.
+  // `initial` (the binary protocol's initial position or a reader's start id) replaces "latest"
+  // as the start of a subscription that does not exist yet: everything after it is delivered.
   Result<Attached> Attach(const core::TopicKey& topic, const std::string& name,
                           SubscriptionType type, bool durable, ConsumerSpec spec,
-                          boost::asio::any_io_executor executor);
+                          boost::asio::any_io_executor executor,
+                          std::optional<MessageId> initial = std::nullopt);
 
  private:
   friend class Subscription;
