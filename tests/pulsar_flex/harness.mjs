@@ -30,8 +30,10 @@ function freePort() {
 }
 
 export class MagnetarServer {
-  constructor(extraArgs = []) {
+  // `extraArgs` default to the memory engine; a test that restarts passes ['--storage', 'rocksdb'].
+  constructor(extraArgs = ['--storage', 'memory']) {
     this.extraArgs = extraArgs;
+    this.workdir = mkdtempSync(join(ARTIFACTS, 'server-'));
     this.adminPassword = 'pw-' + randomBytes(12).toString('hex');
     this.secret = randomBytes(24).toString('hex');
     this.logPath = join(ARTIFACTS, `server-${Date.now()}.log`);
@@ -44,32 +46,46 @@ export class MagnetarServer {
     for (let attempt = 0; attempt < 3; attempt++) {  // a free port can be taken before we bind it
       this.port = await freePort();
       this.pulsarPort = await freePort();
-      const log = openSync(this.logPath, 'a');
-      const env = Object.fromEntries(Object.entries(process.env).filter(
-        ([k]) => !k.toUpperCase().startsWith('PULSAR_') && !k.toUpperCase().startsWith('MAGNETAR_')));
-      Object.assign(env, {
-        PULSAR_JWT_SECRET_KEY: this.secret,
-        PULSAR_BOOTSTRAP_ADMIN_USERNAME: 'admin',
-        PULSAR_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
-      });
-      this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port),
-        '--pulsar-port', String(this.pulsarPort), '--storage', 'memory', '--rate-limits', 'off',
-        ...this.extraArgs], { env, stdio: ['ignore', log, log], cwd: ARTIFACTS });
-      this.exited = new Promise((ok) => this.proc.on('exit', (code, signal) => ok({ code, signal })));
-      const deadline = Date.now() + readyTimeoutMs;
-      while (Date.now() < deadline && this.proc.exitCode === null) {
-        try {
-          const r = await fetch(this.baseUrl + '/health', { signal: AbortSignal.timeout(1000) });
-          if (r.ok) {
-            this.token = await this.login('admin', this.adminPassword);
-            return this;
-          }
-        } catch { /* not listening yet */ }
-        await sleep(50);
-      }
-      this.kill();
+      if (await this.spawn(readyTimeoutMs)) return this;
     }
     throw new Error(`magnetar did not become ready; log:\n${this.log().slice(-4000)}`);
+  }
+
+  // Stops the server (SIGTERM) and starts it again on the same ports and data directory.
+  async restart(readyTimeoutMs = 15_000) {
+    await this.stop();
+    if (!(await this.spawn(readyTimeoutMs))) {
+      throw new Error(`magnetar did not come back; log:\n${this.log().slice(-4000)}`);
+    }
+    return this;
+  }
+
+  async spawn(readyTimeoutMs) {
+    const log = openSync(this.logPath, 'a');
+    const env = Object.fromEntries(Object.entries(process.env).filter(
+      ([k]) => !k.toUpperCase().startsWith('PULSAR_') && !k.toUpperCase().startsWith('MAGNETAR_')));
+    Object.assign(env, {
+      PULSAR_JWT_SECRET_KEY: this.secret,
+      PULSAR_BOOTSTRAP_ADMIN_USERNAME: 'admin',
+      PULSAR_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
+    });
+    this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port),
+      '--pulsar-port', String(this.pulsarPort), '--rate-limits', 'off', ...this.extraArgs],
+    { env, stdio: ['ignore', log, log], cwd: this.workdir });
+    this.exited = new Promise((ok) => this.proc.on('exit', (code, signal) => ok({ code, signal })));
+    const deadline = Date.now() + readyTimeoutMs;
+    while (Date.now() < deadline && this.proc.exitCode === null) {
+      try {
+        const r = await fetch(this.baseUrl + '/health', { signal: AbortSignal.timeout(1000) });
+        if (r.ok) {
+          if (!this.token) this.token = await this.login('admin', this.adminPassword);
+          return true;
+        }
+      } catch { /* not listening yet */ }
+      await sleep(50);
+    }
+    this.kill();
+    return false;
   }
 
   async login(username, password) {

@@ -25,7 +25,6 @@
 
 namespace magnetar::pulsar {
 
-namespace proto = ::magnetar::pulsar::proto;
 
 // What clients default to: a 5 MiB message, plus room for the command and metadata.
 inline constexpr uint32_t kDefaultMaxMessageSize = 5 * 1024 * 1024;
