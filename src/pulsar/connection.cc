@@ -9,12 +9,14 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "pulsar/message_codec.h"
+#include "pulsar/connection_internal.h"
 #include "pulsar/pulsar_service.h"
 
 namespace magnetar::pulsar {
 
 namespace asio = boost::asio;
 using Type = proto::BaseCommand;
+using namespace internal;  // NOLINT: the module's own helpers
 
 namespace {
 
@@ -22,13 +24,8 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Replies and deliveries waiting for the socket beyond this mean the client stopped reading
 // (deliveries are bounded by its permits, so a live client never gets here).
 constexpr size_t kMaxPendingOutput = 64 * 1024 * 1024;
-// SENDs waiting for the store, per producer; clients bound theirs (Java 1000, pulsar-flex 1000).
-constexpr size_t kMaxPendingSends = 10'000;
 // Ours: v21 is the newest the spec lists; we answer min(client's, ours).
 constexpr int kProtocolVersion = 21;
-// Non-persistent topics are kept under their own owner key, apart from the relay's topics (the
-// same key the Pulsar WebSocket API uses, so both protocols share them).
-constexpr char kNonPersistentOwnerPrefix[] = "non-persistent:";
 
 // The request_id of a command this broker does not implement: field 1 of its sub-message, which
 // is where every request-carrying Pulsar command keeps it (transactions, topic watchers, ...).
@@ -67,36 +64,6 @@ std::optional<uint64_t> UnknownRequestId(const proto::BaseCommand& c) {
   return std::nullopt;
 }
 
-proto::MessageIdData IdData(MessageId id) {
-  proto::MessageIdData d;
-  d.set_ledgerid(id.hi);
-  d.set_entryid(id.lo);
-  return d;
-}
-
-MessageId FromIdData(const proto::MessageIdData& d) { return {d.ledgerid(), d.entryid()}; }
-
-// The id just before `id`, so that a cursor "after" it starts at `id` (seek is inclusive).
-MessageId Before(MessageId id) {
-  if (id.lo > 0) return {id.hi, id.lo - 1};
-  if (id.hi > 0) return {id.hi - 1, UINT64_MAX};
-  return MessageId::Min();
-}
-
-// Java's MessageId.earliest is {-1, -1} and latest {2^63-1, 2^63-1} (spec §5, readers).
-bool IsEarliest(const proto::MessageIdData& d) { return d.ledgerid() == UINT64_MAX && d.entryid() == UINT64_MAX; }
-bool IsLatest(const proto::MessageIdData& d) {
-  return d.ledgerid() == uint64_t{INT64_MAX} && d.entryid() == uint64_t{INT64_MAX};
-}
-
-pulsar_ws::SubscriptionType SubType(proto::CommandSubscribe::SubType t) {
-  switch (t) {
-    case proto::CommandSubscribe::Shared: return pulsar_ws::SubscriptionType::kShared;
-    case proto::CommandSubscribe::Failover: return pulsar_ws::SubscriptionType::kFailover;
-    case proto::CommandSubscribe::Key_Shared: return pulsar_ws::SubscriptionType::kKeyShared;
-    default: return pulsar_ws::SubscriptionType::kExclusive;
-  }
-}
 
 // Get-or-create of the topic record, so the relay API lists topics first used over Pulsar.
 Status EnsureTopic(core::TopicCatalog& topics, const core::TopicKey& key, const std::string& who,
@@ -109,28 +76,6 @@ Status EnsureTopic(core::TopicCatalog& topics, const core::TopicKey& key, const 
   return s;
 }
 
-// Hands a subscription's deliveries to the connection's executor. Called under the
-// subscription's mutex: posts only.
-class Sink final : public pulsar_ws::ConsumerSink {
- public:
-  Sink(std::weak_ptr<Connection> conn, asio::any_io_executor executor, uint64_t consumer_id)
-      : conn_(std::move(conn)), executor_(std::move(executor)), consumer_id_(consumer_id) {}
-  void Deliver(std::vector<core::DeliveredMessage> messages) override {
-    asio::post(executor_, [conn = conn_, id = consumer_id_, messages = std::move(messages)]() mutable {
-      if (auto c = conn.lock()) c->DeliverTo(id, std::move(messages));
-    });
-  }
-  void SubscriptionGone() override {
-    asio::post(executor_, [conn = conn_, id = consumer_id_] {
-      if (auto c = conn.lock()) c->SubscriptionGoneFor(id);
-    });
-  }
-
- private:
-  std::weak_ptr<Connection> conn_;
-  asio::any_io_executor executor_;
-  uint64_t consumer_id_;
-};
 
 }  // namespace
 
@@ -284,12 +229,13 @@ void Connection::Close(const std::string& why) {
   if (closed_) return;
   closed_ = true;
   Logger("pulsar")->debug("connection closed: {}", why);
-  // Let a last ERROR go out when one is queued; the socket closes either way.
-  if (!out_.empty() && !write_in_flight_) {
-    boost::system::error_code ignored;
-    asio::write(socket_, asio::buffer(out_), ignored);
-  }
   boost::system::error_code ignored;
+  // Let a last ERROR (auth failure, protocol error) go out: one non-blocking attempt, which a
+  // small frame on a fresh socket buffer always fits; never wait for a client that is not reading.
+  if (!out_.empty() && !write_in_flight_) {
+    socket_.non_blocking(true, ignored);
+    socket_.write_some(asio::buffer(out_), ignored);
+  }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   keepalive_.cancel();
@@ -438,516 +384,6 @@ Connection::Resolved Connection::Resolve(const PulsarTopicName& name,
   return r;
 }
 
-// ---- producers -------------------------------------------------------------------------------
-
-void Connection::HandleProducer(const proto::CommandProducer& c) {
-  const uint64_t request_id = c.request_id();
-  const uint64_t producer_id = c.producer_id();
-  if (auto it = producers_.find(producer_id); it != producers_.end()) {
-    // A client re-sending PRODUCER for a live id (reconnect logic): the same answer again.
-    if (it->second.ready) {
-      proto::BaseCommand reply = MakeCommand(Type::PRODUCER_SUCCESS);
-      reply.mutable_producer_success()->set_request_id(request_id);
-      reply.mutable_producer_success()->set_producer_name(it->second.name);
-      reply.mutable_producer_success()->set_last_sequence_id(-1);
-      return Send(reply);
-    }
-    return SendError(request_id, proto::ServiceNotReady, "Producer is being created");
-  }
-  std::string error;
-  auto name = ParsePulsarTopic(c.topic(), &error);
-  if (!name) return SendError(request_id, proto::InvalidTopicName, error);
-  if (c.encrypted()) return SendError(request_id, proto::NotAllowedError, "Encryption is not supported");
-  const bool exclusive = c.producer_access_mode() != proto::Shared;
-  const std::string producer_name = c.has_producer_name() && !c.producer_name().empty()
-                                        ? c.producer_name()
-                                        : "magnetar-" + RandomHex(8);
-  std::optional<proto::Schema> schema;
-  if (c.has_schema()) schema = c.schema();
-  producers_[producer_id] = Producer{};  // reserved while the store answers
-  paused_ = true;
-  RunStoreWork(
-      service_.deps(), socket_.get_executor(),
-      [self = shared_from_this(), name = *name] { return self->Resolve(name, auth::Permission::kWrite); },
-      [self = shared_from_this(), request_id, producer_id, producer_name, exclusive, schema,
-       full = name->FullName()](Resolved r) {
-        if (self->closed_) return;
-        auto fail = [&](proto::ServerError e, std::string m) {
-          self->producers_.erase(producer_id);
-          self->SendError(request_id, e, std::move(m));
-          self->Resume();
-        };
-        if (r.error) return fail(*r.error, r.message);
-        if (!self->service_.AcquireProducerSlot(r.topic, exclusive)) {
-          return fail(proto::ProducerBusy, exclusive ? "Topic has other producers: exclusive access refused"
-                                                     : "Topic has an exclusive producer");
-        }
-        if (!self->service_.deps().producer_names->TryAcquire(r.topic, producer_name)) {
-          self->service_.ReleaseProducerSlot(r.topic);
-          return fail(proto::ProducerBusy,
-                      "Producer with name '" + producer_name + "' is already connected to topic");
-        }
-        Producer& p = self->producers_[producer_id];
-        p.topic = r.topic;
-        p.name = producer_name;
-        p.ready = true;
-        proto::BaseCommand reply = MakeCommand(Type::PRODUCER_SUCCESS);
-        auto* ok = reply.mutable_producer_success();
-        ok->set_request_id(request_id);
-        ok->set_producer_name(producer_name);
-        ok->set_last_sequence_id(-1);  // no broker-side de-duplication
-        if (schema) {
-          StoredSchema stored = self->service_.GetOrCreateSchema(full, *schema);
-          std::string version(8, '\0');
-          for (int i = 0; i < 8; ++i) version[i] = static_cast<char>(stored.version >> (56 - 8 * i));
-          ok->set_schema_version(version);
-        }
-        ok->set_producer_ready(true);
-        self->Send(reply);
-        self->Resume();
-      });
-}
-
-void Connection::ReleaseProducer(Producer& p) {
-  if (!p.ready) return;
-  service_.deps().producer_names->Release(p.topic, p.name);
-  service_.ReleaseProducerSlot(p.topic);
-  p.ready = false;
-}
-
-void Connection::HandleSend(Frame& frame) {
-  const proto::CommandSend& c = frame.command.send();
-  const uint64_t producer_id = c.producer_id();
-  auto send_error = [&](proto::ServerError e, std::string m) {
-    proto::BaseCommand reply = MakeCommand(Type::SEND_ERROR);
-    auto* err = reply.mutable_send_error();
-    err->set_producer_id(producer_id);
-    err->set_sequence_id(c.sequence_id());
-    err->set_error(e);
-    err->set_message(std::move(m));
-    return reply;
-  };
-  auto it = producers_.find(producer_id);
-  if (it == producers_.end() || !it->second.ready) {
-    return Send(send_error(proto::NotAllowedError, "Producer " + std::to_string(producer_id) +
-                                                       " is not registered on this connection"));
-  }
-  Producer& p = it->second;
-  const uint64_t token = next_receipt_token_++;
-  p.receipts.push_back({token, false, {}});
-  if (!frame.has_payload) {
-    return CompleteReceipt(producer_id, token, send_error(proto::UnknownError, "SEND without a payload"));
-  }
-  if (!frame.checksum_ok) {
-    return CompleteReceipt(producer_id, token, send_error(proto::ChecksumError, "Checksum mismatch"));
-  }
-  if (p.receipts.size() > kMaxPendingSends) {
-    return CompleteReceipt(producer_id, token,
-                           send_error(proto::ProducerBlockedQuotaExceededError,
-                                      "Too many sends waiting for the store"));
-  }
-  SendDrafts drafts = DraftsFromSend(frame, p.name);
-  if (drafts.drafts.empty()) {
-    return CompleteReceipt(producer_id, token, send_error(drafts.error, drafts.message));
-  }
-  for (auto& d : drafts.drafts) d->topic = p.topic.name;
-  proto::BaseCommand receipt = MakeCommand(Type::SEND_RECEIPT);
-  auto* ok = receipt.mutable_send_receipt();
-  ok->set_producer_id(producer_id);
-  ok->set_sequence_id(c.sequence_id());
-  if (c.has_highest_sequence_id()) ok->set_highest_sequence_id(c.highest_sequence_id());
-  proto::BaseCommand failure = send_error(proto::PersistenceError, "");
-  service_.deps().broker.Publish(
-      p.topic, std::move(drafts.drafts),
-      [weak = weak_from_this(), executor = socket_.get_executor(), producer_id, token,
-       receipt = std::move(receipt), failure = std::move(failure)](
-          Result<std::vector<core::MessagePtr>> result) mutable {
-        proto::BaseCommand reply;
-        if (result.ok() && !result->empty()) {
-          reply = std::move(receipt);
-          *reply.mutable_send_receipt()->mutable_message_id() = IdData(result->front()->id);
-        } else {
-          reply = std::move(failure);
-          reply.mutable_send_error()->set_message(
-              result.ok() ? "publish failed" : "Failed to persist: " + result.status().message());
-        }
-        asio::post(executor, [weak, producer_id, token, reply = std::move(reply)]() mutable {
-          if (auto self = weak.lock()) self->CompleteReceipt(producer_id, token, std::move(reply));
-        });
-      });
-}
-
-void Connection::CompleteReceipt(uint64_t producer_id, uint64_t token, proto::BaseCommand reply) {
-  auto it = producers_.find(producer_id);
-  if (it == producers_.end()) return;  // closed meanwhile: nobody waits for it
-  auto& receipts = it->second.receipts;
-  for (auto& r : receipts) {
-    if (r.token == token) {
-      r.done = true;
-      r.reply = std::move(reply);
-      break;
-    }
-  }
-  // Receipts go out in SEND order (spec §5: clients treat anything else as a protocol error).
-  while (!receipts.empty() && receipts.front().done) {
-    Send(receipts.front().reply);
-    receipts.pop_front();
-  }
-}
-
-void Connection::HandleCloseProducer(const proto::CommandCloseProducer& c) {
-  if (auto it = producers_.find(c.producer_id()); it != producers_.end()) {
-    ReleaseProducer(it->second);
-    producers_.erase(it);
-  }
-  Send(MakeSuccess(c.request_id()));
-}
-
-// ---- consumers -------------------------------------------------------------------------------
-
-void Connection::HandleSubscribe(const proto::CommandSubscribe& c) {
-  const uint64_t request_id = c.request_id();
-  const uint64_t consumer_id = c.consumer_id();
-  if (consumers_.count(consumer_id)) return Send(MakeSuccess(request_id));  // already subscribed
-  std::string error;
-  auto name = ParsePulsarTopic(c.topic(), &error);
-  if (!name) return SendError(request_id, proto::InvalidTopicName, error);
-  if (c.subscription().empty() || c.subscription().size() > 255) {
-    return SendError(request_id, proto::InvalidTopicName, "Subscription name must be 1-255 bytes");
-  }
-  pulsar_ws::ConsumerSpec spec;
-  spec.name = c.consumer_name().empty() ? "consumer-" + RandomHex(6) : c.consumer_name();
-  spec.priority = c.priority_level();
-  spec.pull_mode = true;        // FLOW permits are the only source of permits
-  spec.nack_delay_micros = 0;   // clients delay their negative acks themselves
-  std::optional<MessageId> initial;
-  if (c.has_start_message_id()) {
-    const proto::MessageIdData& start = c.start_message_id();
-    if (IsEarliest(start)) {
-      initial = MessageId::Min();
-    } else if (!IsLatest(start)) {
-      initial = FromIdData(start);
-    }
-  } else if (c.initialposition() == proto::CommandSubscribe::Earliest) {
-    initial = MessageId::Min();
-  }
-  const auto type = SubType(c.subtype());
-  const bool durable = c.durable();
-  const std::string subscription = c.subscription();
-  std::optional<uint64_t> epoch;
-  if (c.has_consumer_epoch()) epoch = c.consumer_epoch();
-  paused_ = true;
-  struct Outcome {
-    Resolved resolved;
-    Result<pulsar_ws::SubscriptionRegistry::Attached> attached = Status::Ok();
-  };
-  RunStoreWork(
-      service_.deps(), socket_.get_executor(),
-      [self = shared_from_this(), name = *name, subscription, type, durable, spec, initial,
-       executor = socket_.get_executor()]() mutable {
-        Outcome o;
-        o.resolved = self->Resolve(name, auth::Permission::kRead);
-        if (o.resolved.error) return o;
-        o.attached = self->service_.deps().subscriptions.Attach(
-            o.resolved.topic, subscription, type, durable, std::move(spec), executor, initial);
-        return o;
-      },
-      [self = shared_from_this(), request_id, consumer_id, subscription, epoch](Outcome o) {
-        if (self->closed_) {
-          if (o.attached.ok() && o.attached->subscription) {
-            o.attached->subscription->Detach(o.attached->consumer);
-          }
-          return;
-        }
-        if (o.resolved.error) {
-          self->SendError(request_id, *o.resolved.error, o.resolved.message);
-          return self->Resume();
-        }
-        if (!o.attached.ok()) {
-          const bool busy = o.attached.status().code() == StatusCode::kAlreadyExists;
-          self->SendError(request_id, busy ? proto::ConsumerBusy : proto::ServiceNotReady,
-                          o.attached.status().message());
-          return self->Resume();
-        }
-        Consumer consumer;
-        consumer.topic = o.resolved.topic;
-        consumer.subscription = subscription;
-        consumer.sub = o.attached->subscription;
-        consumer.core_id = o.attached->consumer;
-        consumer.sink = std::make_shared<Sink>(self->weak_from_this(), self->socket_.get_executor(),
-                                               consumer_id);
-        consumer.epoch = epoch;
-        consumer.sub->Start(consumer.core_id, consumer.sink);
-        self->consumers_.emplace(consumer_id, std::move(consumer));
-        self->Send(MakeSuccess(request_id));
-        self->Resume();
-      });
-}
-
-void Connection::DeliverTo(uint64_t consumer_id, std::vector<core::DeliveredMessage> messages) {
-  if (closed_) return;
-  auto it = consumers_.find(consumer_id);
-  if (it == consumers_.end()) return;  // closed meanwhile: the subscription redelivers
-  for (const auto& dm : messages) {
-    proto::BaseCommand cmd = MakeCommand(Type::MESSAGE);
-    auto* m = cmd.mutable_message();
-    m->set_consumer_id(consumer_id);
-    *m->mutable_message_id() = IdData(dm.message->id);
-    m->set_redelivery_count(dm.redelivery_count);
-    if (it->second.epoch) m->set_consumer_epoch(*it->second.epoch);
-    const EncodedEntry entry = EntryFor(dm.message);
-    AppendPayloadCommand(out_, cmd, entry.entry, entry.crc);
-  }
-  Flush();
-}
-
-void Connection::SubscriptionGoneFor(uint64_t consumer_id) {
-  auto it = consumers_.find(consumer_id);
-  if (it == consumers_.end()) return;
-  // Deleted by another consumer's unsubscribe: tell the client this consumer is closed.
-  consumers_.erase(it);
-  proto::BaseCommand cmd = MakeCommand(Type::CLOSE_CONSUMER);
-  cmd.mutable_close_consumer()->set_consumer_id(consumer_id);
-  cmd.mutable_close_consumer()->set_request_id(0);
-  Send(cmd);
-}
-
-void Connection::HandleFlow(const proto::CommandFlow& c) {
-  auto it = consumers_.find(c.consumer_id());
-  if (it == consumers_.end()) return;  // FLOW has no request id: nothing to answer
-  if (c.messagepermits() > 0) it->second.sub->AddPermits(it->second.core_id, c.messagepermits());
-}
-
-void Connection::HandleAck(const proto::CommandAck& c) {
-  auto it = consumers_.find(c.consumer_id());
-  proto::BaseCommand reply = MakeCommand(Type::ACK_RESPONSE);
-  auto* r = reply.mutable_ackresponse();
-  r->set_consumer_id(c.consumer_id());
-  if (c.has_request_id()) r->set_request_id(c.request_id());
-  if (it == consumers_.end()) {
-    r->set_error(proto::ConsumerNotFound);
-    r->set_message("Consumer " + std::to_string(c.consumer_id()) + " not found");
-  } else {
-    Consumer& consumer = it->second;
-    for (const auto& id : c.message_id()) {
-      if (c.ack_type() == proto::CommandAck::Cumulative) {
-        consumer.sub->AckCumulative(consumer.core_id, FromIdData(id));
-      } else {
-        // Entries are never batches here, so a batch index or ack set names the whole entry.
-        consumer.sub->Ack(consumer.core_id, FromIdData(id));
-      }
-    }
-  }
-  // Only a client that asked (request_id) waits for the answer (pulsar-flex always does).
-  if (c.has_request_id()) Send(reply);
-}
-
-void Connection::HandleRedeliver(const proto::CommandRedeliverUnacknowledgedMessages& c) {
-  auto it = consumers_.find(c.consumer_id());
-  if (it == consumers_.end()) return;
-  Consumer& consumer = it->second;
-  if (c.has_consumer_epoch()) consumer.epoch = c.consumer_epoch();
-  if (c.message_ids_size() == 0) return consumer.sub->RedeliverUnacked(consumer.core_id);
-  for (const auto& id : c.message_ids()) consumer.sub->Nack(consumer.core_id, FromIdData(id));
-}
-
-void Connection::HandleCloseConsumer(const proto::CommandCloseConsumer& c) {
-  if (auto it = consumers_.find(c.consumer_id()); it != consumers_.end()) {
-    it->second.sub->Detach(it->second.core_id);
-    consumers_.erase(it);
-  }
-  Send(MakeSuccess(c.request_id()));
-}
-
-void Connection::HandleUnsubscribe(const proto::CommandUnsubscribe& c) {
-  auto it = consumers_.find(c.consumer_id());
-  const uint64_t request_id = c.request_id();
-  if (it == consumers_.end()) {
-    return SendError(request_id, proto::ConsumerNotFound, "Consumer not found");
-  }
-  const uint64_t consumer_id = c.consumer_id();
-  it->second.sub->Unsubscribe(
-      it->second.core_id,
-      [weak = weak_from_this(), executor = socket_.get_executor(), request_id, consumer_id](bool deleted) {
-        asio::post(executor, [weak, request_id, consumer_id, deleted] {
-          auto self = weak.lock();
-          if (!self || self->closed_) return;
-          if (!deleted) {
-            return self->SendError(request_id, proto::ConsumerBusy,
-                                   "Subscription has other connected consumers");
-          }
-          self->consumers_.erase(consumer_id);
-          self->Send(MakeSuccess(request_id));
-        });
-      });
-}
-
-void Connection::HandleSeek(const proto::CommandSeek& c) {
-  auto it = consumers_.find(c.consumer_id());
-  if (it == consumers_.end()) return SendError(c.request_id(), proto::ConsumerNotFound, "Consumer not found");
-  MessageId after;
-  if (c.has_message_id()) {
-    const auto& id = c.message_id();
-    if (IsEarliest(id)) {
-      after = MessageId::Min();
-    } else if (IsLatest(id)) {
-      after = MessageId::Max();
-    } else {
-      after = Before(FromIdData(id));  // the message itself is delivered again
-    }
-  } else if (c.has_message_publish_time()) {
-    // Ids start with the publish time in ms: everything published at or after it comes again.
-    after = Before(MessageId{c.message_publish_time(), 0});
-  } else {
-    return SendError(c.request_id(), proto::UnknownError, "SEEK needs a message id or a publish time");
-  }
-  it->second.sub->Seek(after);
-  Send(MakeSuccess(c.request_id()));
-}
-
-void Connection::HandleGetLastMessageId(const proto::CommandGetLastMessageId& c) {
-  auto it = consumers_.find(c.consumer_id());
-  const uint64_t request_id = c.request_id();
-  if (it == consumers_.end()) return SendError(request_id, proto::ConsumerNotFound, "Consumer not found");
-  core::MessageStore& store = service_.deps().broker.store();
-  paused_ = true;
-  RunStoreWork(
-      service_.deps(), socket_.get_executor(),
-      [&store, topic = it->second.topic] { return store.Stats(topic); },
-      [self = shared_from_this(), request_id](Result<core::TopicStats> stats) {
-        if (self->closed_) return;
-        if (!stats.ok()) {
-          self->SendError(request_id, proto::PersistenceError, stats.status().message());
-          return self->Resume();
-        }
-        proto::BaseCommand reply = MakeCommand(Type::GET_LAST_MESSAGE_ID_RESPONSE);
-        auto* r = reply.mutable_getlastmessageidresponse();
-        r->set_request_id(request_id);
-        if (stats->last_id == MessageId::Min()) {
-          // Empty topic: below every real id (Java answers entryId -1).
-          r->mutable_last_message_id()->set_ledgerid(0);
-          r->mutable_last_message_id()->set_entryid(UINT64_MAX);
-        } else {
-          *r->mutable_last_message_id() = IdData(stats->last_id);
-        }
-        self->Send(reply);
-        self->Resume();
-      });
-}
-
-void Connection::HandleConsumerStats(const proto::CommandConsumerStats& c) {
-  auto it = consumers_.find(c.consumer_id());
-  if (it == consumers_.end()) {
-    proto::BaseCommand reply = MakeCommand(Type::CONSUMER_STATS_RESPONSE);
-    reply.mutable_consumerstatsresponse()->set_request_id(c.request_id());
-    reply.mutable_consumerstatsresponse()->set_error_code(proto::ConsumerNotFound);
-    reply.mutable_consumerstatsresponse()->set_error_message("Consumer not found");
-    return Send(reply);
-  }
-  proto::BaseCommand reply = MakeCommand(Type::CONSUMER_STATS_RESPONSE);
-  auto* r = reply.mutable_consumerstatsresponse();
-  r->set_request_id(c.request_id());
-  r->set_consumername(it->second.subscription);
-  r->set_msgrateout(0);
-  r->set_msgthroughputout(0);
-  Send(reply);
-}
-
-void Connection::HandleTopicsOfNamespace(const proto::CommandGetTopicsOfNamespace& c) {
-  const uint64_t request_id = c.request_id();
-  const std::string& ns = c.namespace_();
-  const size_t slash = ns.find('/');
-  if (slash == std::string::npos || ns.find('/', slash + 1) != std::string::npos) {
-    return SendError(request_id, proto::InvalidTopicName, "Namespace must be <tenant>/<namespace>");
-  }
-  PulsarTopicName probe;
-  probe.tenant = ns.substr(0, slash);
-  probe.ns = ns.substr(slash + 1);
-  probe.local = "x";
-  const bool non_persistent_only = c.mode() == proto::CommandGetTopicsOfNamespace::NON_PERSISTENT;
-  paused_ = true;
-  struct Listing {
-    Resolved resolved;
-    std::vector<std::string> names;
-  };
-  RunStoreWork(
-      service_.deps(), socket_.get_executor(),
-      [self = shared_from_this(), probe, non_persistent_only] {
-        Listing l;
-        // Resolving a probe name checks the tenant and namespace without creating anything.
-        PulsarTopicName np = probe;
-        np.persistent = false;
-        l.resolved = self->Resolve(np, auth::Permission::kRead);
-        if (l.resolved.error || non_persistent_only) return l;
-        auto records = self->service_.deps().topics.ListByOwner(l.resolved.topic.owner.substr(
-            std::string_view(kNonPersistentOwnerPrefix).size()));
-        if (!records.ok()) {
-          l.resolved.error = proto::ServiceNotReady;
-          l.resolved.message = records.status().message();
-          return l;
-        }
-        for (const auto& rec : *records) l.names.push_back(rec.name);
-        return l;
-      },
-      [self = shared_from_this(), request_id, probe](Listing l) {
-        if (self->closed_) return;
-        if (l.resolved.error) {
-          self->SendError(request_id, *l.resolved.error, l.resolved.message);
-          return self->Resume();
-        }
-        proto::BaseCommand reply = MakeCommand(Type::GET_TOPICS_OF_NAMESPACE_RESPONSE);
-        auto* r = reply.mutable_gettopicsofnamespaceresponse();
-        r->set_request_id(request_id);
-        for (const auto& n : l.names) {
-          PulsarTopicName t = probe;
-          t.local = n;
-          r->add_topics(t.FullName());
-        }
-        r->set_filtered(false);
-        r->set_changed(true);
-        self->Send(reply);
-        self->Resume();
-      });
-}
-
-void Connection::HandleGetSchema(const proto::CommandGetSchema& c) {
-  proto::BaseCommand reply = MakeCommand(Type::GET_SCHEMA_RESPONSE);
-  auto* r = reply.mutable_getschemaresponse();
-  r->set_request_id(c.request_id());
-  std::string error;
-  auto name = ParsePulsarTopic(c.topic(), &error);
-  std::optional<StoredSchema> stored;
-  if (name) stored = service_.GetSchema(name->FullName());
-  if (!stored) {
-    r->set_error_code(proto::TopicNotFound);
-    r->set_error_message(name ? "Schema not found" : error);
-  } else {
-    *r->mutable_schema() = stored->schema;
-    std::string version(8, '\0');
-    for (int i = 0; i < 8; ++i) version[i] = static_cast<char>(stored->version >> (56 - 8 * i));
-    r->set_schema_version(version);
-  }
-  Send(reply);
-}
-
-void Connection::HandleGetOrCreateSchema(const proto::CommandGetOrCreateSchema& c) {
-  proto::BaseCommand reply = MakeCommand(Type::GET_OR_CREATE_SCHEMA_RESPONSE);
-  auto* r = reply.mutable_getorcreateschemaresponse();
-  r->set_request_id(c.request_id());
-  std::string error;
-  auto name = ParsePulsarTopic(c.topic(), &error);
-  if (!name) {
-    r->set_error_code(proto::InvalidTopicName);
-    r->set_error_message(error);
-  } else {
-    StoredSchema stored = service_.GetOrCreateSchema(name->FullName(), c.schema());
-    std::string version(8, '\0');
-    for (int i = 0; i < 8; ++i) version[i] = static_cast<char>(stored.version >> (56 - 8 * i));
-    r->set_schema_version(version);
-  }
-  Send(reply);
-}
-
 void Connection::HandleUnknown(const proto::BaseCommand& command) {
   const char* name = CommandName(command.type());
   Logger("pulsar")->debug("unsupported command {} ({})", name, command.type());
@@ -957,5 +393,6 @@ void Connection::HandleUnknown(const proto::BaseCommand& command) {
                   " is not supported by this broker");
   }
 }
+
 
 }  // namespace magnetar::pulsar
