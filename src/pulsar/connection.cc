@@ -80,7 +80,10 @@ Status EnsureTopic(core::TopicCatalog& topics, const core::TopicKey& key, const 
 }  // namespace
 
 Connection::Connection(PulsarService& service, asio::ip::tcp::socket socket)
-    : service_(service), socket_(std::move(socket)), keepalive_(socket_.get_executor()) {}
+    : service_(service),
+      socket_(std::move(socket)),
+      keepalive_(socket_.get_executor()),
+      auth_timer_(socket_.get_executor()) {}
 
 Connection::~Connection() = default;
 
@@ -189,7 +192,7 @@ bool Connection::Handle(Frame& frame) {
     case Type::GET_OR_CREATE_SCHEMA:
       if (c.has_getorcreateschema()) HandleGetOrCreateSchema(c.getorcreateschema());
       break;
-    case Type::AUTH_RESPONSE: break;  // no challenges are sent: nothing to answer
+    case Type::AUTH_RESPONSE: if (c.has_authresponse()) HandleAuthResponse(c.authresponse()); break;
     default: HandleUnknown(c); break;
   }
   return !paused_;
@@ -239,6 +242,7 @@ void Connection::Close(const std::string& why) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   keepalive_.cancel();
+  auth_timer_.cancel();
   for (auto& [id, p] : producers_) ReleaseProducer(p);
   producers_.clear();
   for (auto& [id, c] : consumers_) c.sub->Detach(c.core_id);
@@ -261,10 +265,74 @@ void Connection::ArmKeepAlive() {
   });
 }
 
+// ---- token expiry and refresh ------------------------------------------------------------------
+
+void Connection::ArmTokenExpiry() {
+  if (token_exp_ <= 0 || closed_) return;
+  const int64_t now_micros = service_.deps().clock.Now();
+  const int64_t left = std::max<int64_t>(token_exp_ * 1'000'000 - now_micros, 0);
+  auth_timer_.expires_after(std::chrono::microseconds(left));
+  auth_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->OnTokenExpired();
+  });
+}
+
+void Connection::OnTokenExpired() {
+  if (closed_) return;
+  if (challenge_outstanding_) {  // asked, and no valid answer within the keep-alive interval
+    SendError(0, proto::AuthenticationError, "Token expired and was not refreshed");
+    return Close("token refresh timed out");
+  }
+  if (!supports_auth_refresh_) {
+    SendError(0, proto::AuthenticationError, "Token expired: reconnect with a fresh token");
+    return Close("token expired");
+  }
+  challenge_outstanding_ = true;
+  proto::BaseCommand challenge = MakeCommand(Type::AUTH_CHALLENGE);
+  auto* c = challenge.mutable_authchallenge();
+  c->set_server_version(service_.options().server_version);
+  c->set_protocol_version(protocol_version_);
+  c->mutable_challenge()->set_auth_method_name("token");
+  c->mutable_challenge()->set_auth_data("refresh");
+  Send(challenge);
+  auth_timer_.expires_after(std::chrono::seconds(std::max(1, service_.options().keepalive_seconds)));
+  auth_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec) self->OnTokenExpired();
+  });
+}
+
+void Connection::HandleAuthResponse(const proto::CommandAuthResponse& c) {
+  if (!challenge_outstanding_) return;  // unsolicited: nothing was asked
+  std::string token = c.response().auth_data();
+  if (token.rfind("token:", 0) == 0) token.erase(0, 6);
+  // Later commands wait: their tenant checks read user_, which the answer replaces.
+  paused_ = true;
+  const PulsarDeps& deps = service_.deps();
+  RunStoreWork(
+      deps, socket_.get_executor(),
+      [&deps, token]() { return deps.authenticator.Authenticate(token); },
+      [self = shared_from_this()](Result<auth::AuthContext> auth) {
+        if (self->closed_) return;
+        if (!auth.ok() || auth->user.user_id != self->user_->user_id) {
+          self->SendError(0, proto::AuthenticationError,
+                          auth.ok() ? "Refreshed token is for another user"
+                                    : "Token refresh failed: " + auth.status().message());
+          return self->Close("token refresh refused");
+        }
+        // Permissions may have changed since CONNECT: later commands use the new ones.
+        self->user_ = std::move(auth->user);
+        self->token_exp_ = auth->claims.exp;
+        self->challenge_outstanding_ = false;
+        self->ArmTokenExpiry();
+        self->Resume();
+      });
+}
+
 // ---- connect and discovery -------------------------------------------------------------------
 
 void Connection::HandleConnect(const proto::CommandConnect& c) {
   protocol_version_ = std::min(c.protocol_version(), kProtocolVersion);
+  supports_auth_refresh_ = c.has_feature_flags() && c.feature_flags().supports_auth_refresh();
   std::string token;
   if (c.has_auth_data() && (c.auth_method_name() == "token" || c.auth_method_name().empty())) {
     token = c.auth_data();
@@ -291,13 +359,16 @@ void Connection::HandleConnect(const proto::CommandConnect& c) {
           return self->Close("authentication failed");
         }
         self->user_ = std::move(auth->user);
+        self->token_exp_ = auth->claims.exp;
         self->connected_ = true;
+        self->ArmTokenExpiry();
         proto::BaseCommand reply = MakeCommand(Type::CONNECTED);
         auto* connected = reply.mutable_connected();
         connected->set_server_version(self->service_.options().server_version);
         connected->set_protocol_version(self->protocol_version_);
         connected->set_max_message_size(static_cast<int32_t>(self->service_.options().max_message_size));
-        connected->mutable_feature_flags();  // every flag false: nothing optional is implemented
+        // Token refresh is the only optional feature implemented.
+        connected->mutable_feature_flags()->set_supports_auth_refresh(true);
         self->Send(reply);
         self->Resume();
       });

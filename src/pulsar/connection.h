@@ -89,6 +89,11 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   void Close(const std::string& why);
   void Resume();
   void ArmKeepAlive();
+  // Token expiry: a client that announced supports_auth_refresh gets AUTH_CHALLENGE and must
+  // answer with a valid token of the same user; any other is closed with AuthenticationError.
+  void ArmTokenExpiry();
+  void OnTokenExpired();
+  void HandleAuthResponse(const proto::CommandAuthResponse& c);
 
   void HandleConnect(const proto::CommandConnect& c);
   void HandleLookup(const proto::CommandLookupTopic& c);
@@ -118,6 +123,7 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   PulsarService& service_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer keepalive_;
+  boost::asio::steady_timer auth_timer_;
   uint64_t tracker_id_ = 0;
 
   std::string in_;          // received, not yet parsed from in_pos_ on
@@ -134,6 +140,9 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   bool ping_outstanding_ = false;
 
   std::optional<auth::User> user_;
+  int64_t token_exp_ = 0;  // epoch seconds; 0 = never
+  bool supports_auth_refresh_ = false;
+  bool challenge_outstanding_ = false;
   int protocol_version_ = 0;
   std::map<uint64_t, Producer> producers_;
   std::map<uint64_t, Consumer> consumers_;

@@ -15,6 +15,7 @@ UNSUBSCRIBE, SUCCESS, ERROR, CLOSE_PRODUCER, CLOSE_CONSUMER, PRODUCER_SUCCESS, P
 REDELIVER, PARTITIONED_METADATA, PARTITIONED_METADATA_RESPONSE, LOOKUP, LOOKUP_RESPONSE = range(20, 25)
 SEEK, GET_LAST_MESSAGE_ID, GET_LAST_MESSAGE_ID_RESPONSE = 28, 29, 30
 GET_TOPICS_OF_NAMESPACE, GET_TOPICS_OF_NAMESPACE_RESPONSE = 32, 33
+AUTH_CHALLENGE, AUTH_RESPONSE = 36, 37
 GET_SCHEMA, GET_SCHEMA_RESPONSE, ACK_RESPONSE, GET_OR_CREATE_SCHEMA, GET_OR_CREATE_SCHEMA_RESPONSE = 34, 35, 38, 39, 40
 
 # ServerError values used by the tests.
@@ -210,9 +211,10 @@ class Conn:
                 continue
             raise AssertionError(f"expected command {type_}, got {f.type}: {f.body.fields}")
 
-    def connect(self, token: str | None, protocol_version: int = 21) -> Frame:
+    def connect(self, token: str | None, protocol_version: int = 21, auth_refresh: bool = False) -> Frame:
         auth = pb((5, "token"), (3, token)) if token is not None else b""
-        self.send(CONNECT, pb((1, "pytest"), (4, protocol_version)) + auth)
+        flags = pb((10, pb((1, True)))) if auth_refresh else b""
+        self.send(CONNECT, pb((1, "pytest"), (4, protocol_version)) + auth + flags)
         return self.recv()
 
     # -- producer / consumer shortcuts

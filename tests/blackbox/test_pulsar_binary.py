@@ -16,7 +16,7 @@ import pytest
 import websocket
 
 import pulsar_wire as pw
-from conftest import MagnetarServer
+from conftest import MagnetarServer, mint_token
 
 
 def name(prefix="pb"):
@@ -118,6 +118,39 @@ def test_commands_pipelined_after_connect_are_answered_in_order(server, alice):
         f = c.recv()
         assert f.type == pw.PRODUCER_SUCCESS and f.body[1] == 2
         assert c.recv().type == pw.PONG
+    finally:
+        c.close()
+
+
+def test_expiring_token_is_refreshed_through_auth_challenge(server, alice, bob):
+    c = pw.Conn(server.pulsar_port)
+    try:
+        f = c.connect(mint_token(server, alice, exp_in=2), auth_refresh=True)
+        assert f.type == pw.CONNECTED and f.body.sub(4)[1] == 1  # supports_auth_refresh
+        f = c.recv_type(pw.AUTH_CHALLENGE, timeout=6)
+        assert f.body.sub(2)[1] == b"token"
+        c.send(pw.AUTH_RESPONSE, pw.pb((1, "pytest"), (2, pw.pb((1, "token"), (2, mint_token(server, alice, exp_in=2))))))
+        c.send(pw.PING)
+        assert c.recv_type(pw.PONG).type == pw.PONG
+        # The next expiry asks again; a token of another user is refused and the connection ends.
+        c.recv_type(pw.AUTH_CHALLENGE, timeout=6)
+        c.send(pw.AUTH_RESPONSE, pw.pb((2, pw.pb((1, "token"), (2, bob.token)))))
+        f = c.recv_type(pw.ERROR)
+        assert f.body[2] == pw.AUTHENTICATION_ERROR and b"another user" in f.body[3]
+        with pytest.raises((ConnectionError, OSError)):
+            c.recv(timeout=2)
+    finally:
+        c.close()
+
+
+def test_expired_token_without_refresh_support_closes(server, alice):
+    c = pw.Conn(server.pulsar_port)
+    try:
+        assert c.connect(mint_token(server, alice, exp_in=1)).type == pw.CONNECTED
+        f = c.recv_type(pw.ERROR, timeout=5)
+        assert f.body[2] == pw.AUTHENTICATION_ERROR and b"expired" in f.body[3]
+        with pytest.raises((ConnectionError, OSError)):
+            c.recv(timeout=2)
     finally:
         c.close()
 
