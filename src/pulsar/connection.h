@@ -50,6 +50,7 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   // From a subscription (posted to our executor by the consumer's sink).
   void DeliverTo(uint64_t consumer_id, std::vector<core::DeliveredMessage> messages);
   void SubscriptionGoneFor(uint64_t consumer_id);
+  void ActiveConsumerChanged(uint64_t consumer_id, bool active);
 
  private:
   struct Producer {

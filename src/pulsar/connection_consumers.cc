@@ -29,6 +29,11 @@ class Sink final : public pulsar_ws::ConsumerSink {
       if (auto c = conn.lock()) c->DeliverTo(id, std::move(messages));
     });
   }
+  void ActiveChanged(bool active) override {
+    asio::post(executor_, [conn = conn_, id = consumer_id_, active] {
+      if (auto c = conn.lock()) c->ActiveConsumerChanged(id, active);
+    });
+  }
   void SubscriptionGone() override {
     asio::post(executor_, [conn = conn_, id = consumer_id_] {
       if (auto c = conn.lock()) c->SubscriptionGoneFor(id);
@@ -139,6 +144,14 @@ void Connection::DeliverTo(uint64_t consumer_id, std::vector<core::DeliveredMess
     AppendPayloadCommand(out_, cmd, entry.entry, entry.crc);
   }
   Flush();
+}
+
+void Connection::ActiveConsumerChanged(uint64_t consumer_id, bool active) {
+  if (closed_ || consumers_.count(consumer_id) == 0) return;
+  proto::BaseCommand cmd = MakeCommand(Type::ACTIVE_CONSUMER_CHANGE);
+  cmd.mutable_active_consumer_change()->set_consumer_id(consumer_id);
+  cmd.mutable_active_consumer_change()->set_is_active(active);
+  Send(cmd);
 }
 
 void Connection::SubscriptionGoneFor(uint64_t consumer_id) {

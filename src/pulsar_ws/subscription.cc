@@ -84,9 +84,27 @@ void Subscription::Start(uint64_t consumer, std::weak_ptr<ConsumerSink> sink) {
       });
       env_.broker.Subscribe(topic_, topic_sink_);
     }
-    if (type_ == SubscriptionType::kFailover) sub_.RedeliverUnacked();
+    if (type_ == SubscriptionType::kFailover) {
+      sub_.RedeliverUnacked();
+      // A newcomer learns its state even when the active consumer did not change.
+      if (const Consumer* active = ActiveLocked(); active && active->id != consumer) {
+        if (auto s = sink.lock()) s->ActiveChanged(false);
+      }
+      NotifyActiveLocked();
+    }
     DispatchLocked();
   });
+}
+
+void Subscription::NotifyActiveLocked() {
+  const Consumer* active = ActiveLocked();
+  const uint64_t now_active = active ? active->id : 0;
+  if (now_active == notified_active_) return;
+  notified_active_ = now_active;
+  for (const auto& [id, c] : consumers_) {
+    if (!c.started) continue;
+    if (auto s = c.sink.lock()) s->ActiveChanged(id == now_active);
+  }
 }
 
 void Subscription::RedeliverOwnedBy(uint64_t consumer) {
@@ -107,6 +125,7 @@ void Subscription::Detach(uint64_t consumer) {
     if (consumers_.erase(consumer) == 0) return;
     RedeliverOwnedBy(consumer);
     if (consumers_.empty()) return Close();
+    if (type_ == SubscriptionType::kFailover) NotifyActiveLocked();
     DispatchLocked();
   });
 }

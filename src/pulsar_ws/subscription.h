@@ -54,6 +54,9 @@ class ConsumerSink {
   virtual void Deliver(std::vector<core::DeliveredMessage> messages) = 0;
   // The subscription was deleted (unsubscribe): the session should close.
   virtual void SubscriptionGone() = 0;
+  // Failover only: this consumer became the active one, or stopped being it (the binary
+  // protocol's ACTIVE_CONSUMER_CHANGE). Called with the mutex held: post only.
+  virtual void ActiveChanged(bool /*active*/) {}
 };
 
 struct ConsumerSpec {
@@ -124,6 +127,8 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Consumer* PickLocked(const core::DeliveredMessage& m);
   void DeadLetterLocked(const core::DeliveredMessage& m, const ConsumerSpec& spec);
   void RedeliverOwnedBy(uint64_t consumer);
+  // Failover: tells every started consumer whether it is the active one, when that changed.
+  void NotifyActiveLocked();
   void Close();
 
   StoreEnv env_;
@@ -140,6 +145,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   std::map<uint64_t, Consumer> consumers_;  // by attach order
   std::unordered_map<MessageId, uint64_t, MessageIdHash> owner_;
   size_t round_robin_ = 0;
+  uint64_t notified_active_ = 0;  // Failover: the consumer last told it is active (0 = none)
   bool closed_ = false;
   std::shared_ptr<core::SubscriberSink> topic_sink_;
   std::atomic<bool> dispatch_scheduled_{false};

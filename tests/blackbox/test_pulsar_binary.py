@@ -272,6 +272,23 @@ def test_exclusive_busy_and_shared_round_robin(server, alice):
         assert got1 and got2
 
 
+def test_failover_active_consumer_change(server, alice):
+    t = topic_of(alice, name())
+    with connected(server, alice) as c1, connected(server, alice) as c2:
+        c1.send(pw.SUBSCRIBE, pw.pb((1, t), (2, "fo"), (3, 2), (4, 0), (5, 1), (6, "a")))
+        assert c1.recv_type(pw.SUCCESS).body[1] == 1
+        f = c1.recv_type(pw.ACTIVE_CONSUMER_CHANGE)
+        assert f.body[1] == 0 and f.body[2] == 1
+        c2.send(pw.SUBSCRIBE, pw.pb((1, t), (2, "fo"), (3, 2), (4, 0), (5, 1), (6, "b")))
+        assert c2.recv_type(pw.SUCCESS).body[1] == 1
+        f = c2.recv_type(pw.ACTIVE_CONSUMER_CHANGE)
+        assert f.body.get(2, 0) == 0  # "b" waits behind "a"
+        c1.send(pw.CLOSE_CONSUMER, pw.pb((1, 0), (2, 2)))
+        assert c1.recv_type(pw.SUCCESS).body[1] == 2
+        f = c2.recv_type(pw.ACTIVE_CONSUMER_CHANGE)
+        assert f.body[2] == 1
+
+
 def test_nack_redelivers_with_count_and_redeliver_all(server, alice):
     t = topic_of(alice, name())
     with connected(server, alice) as c:
