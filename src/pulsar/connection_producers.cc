@@ -172,9 +172,15 @@ void Connection::CompleteReceipt(uint64_t producer_id, uint64_t token, proto::Ba
     }
   }
   // Receipts go out in SEND order (spec §5: clients treat anything else as a protocol error).
-  while (!receipts.empty() && receipts.front().done) {
-    Send(receipts.front().reply);
-    receipts.pop_front();
+  // Send() may close the connection, which clears producers_: look the producer up each time.
+  while (!closed_) {
+    it = producers_.find(producer_id);
+    if (it == producers_.end() || it->second.receipts.empty() || !it->second.receipts.front().done) {
+      break;
+    }
+    proto::BaseCommand next = std::move(it->second.receipts.front().reply);
+    it->second.receipts.pop_front();
+    Send(next);
   }
 }
 
