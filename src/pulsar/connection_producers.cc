@@ -129,7 +129,7 @@ void Connection::HandleSend(Frame& frame) {
                            send_error(proto::ProducerBlockedQuotaExceededError,
                                       "Too many sends waiting for the store"));
   }
-  SendDrafts drafts = DraftsFromSend(frame, p.name);
+  SendDrafts drafts = DraftsFromSend(frame, p.name, service_.options().max_message_size);
   if (drafts.drafts.empty()) {
     return CompleteReceipt(producer_id, token, send_error(drafts.error, drafts.message));
   }

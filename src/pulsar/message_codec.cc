@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "pulsar/codec/batch.h"
+#include "pulsar/codec/compression.h"
 #include "pulsar_ws/frames.h"
 
 namespace magnetar::pulsar {
@@ -37,14 +38,10 @@ void SetEventTime(uint64_t event_time, core::Message& m) {
 
 }  // namespace
 
-SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name) {
+SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name,
+                          uint32_t max_uncompressed) {
   SendDrafts out;
   const proto::MessageMetadata& md = frame.metadata;
-  if (md.compression() != proto::NONE) {
-    out.error = proto::NotAllowedError;
-    out.message = "Compressed payloads are not supported by this broker; send uncompressed";
-    return out;
-  }
   if (md.encryption_keys_size() > 0) {
     out.error = proto::NotAllowedError;
     out.message = "Encrypted payloads are not supported by this broker";
@@ -56,9 +53,22 @@ SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name) 
     return out;
   }
   const std::string& name = md.producer_name().empty() ? producer_name : md.producer_name();
+  // Decompressed here, once: every protocol then reads plain messages.
+  std::string_view plain = frame.payload;
+  std::string decompressed;
+  if (md.compression() != proto::NONE) {
+    auto d = Decompress(md.compression(), frame.payload, md.uncompressed_size(), max_uncompressed);
+    if (!d.ok()) {
+      out.error = proto::UnknownError;
+      out.message = "Cannot decompress: " + d.status().message();
+      return out;
+    }
+    decompressed = std::move(d).value();
+    plain = decompressed;
+  }
   if (!md.has_num_messages_in_batch()) {
     auto d = std::make_shared<core::Message>();
-    d->payload = frame.payload;
+    d->payload = std::string(plain);
     d->format = FormatOf(d->payload);
     CopyProperties(md.properties(), *d);
     SetEventTime(md.event_time(), *d);
@@ -68,7 +78,7 @@ SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name) 
     out.drafts.push_back(std::move(d));
     return out;
   }
-  auto entries = ParseBatch(frame.payload, md.num_messages_in_batch());
+  auto entries = ParseBatch(plain, md.num_messages_in_batch());
   if (!entries.ok()) {
     out.error = proto::UnknownError;
     out.message = "Invalid batch: " + entries.status().message();

@@ -8,8 +8,8 @@
 //     clients read each message on its own.
 //   * MESSAGE: a MessageMetadata rebuilt from the core message (whatever protocol published it),
 //     encoded once per message and shared by every binary consumer (EncodingCache).
-// Compressed and encrypted payloads are refused with a clear error: other protocols could not
-// read them.
+// Compressed payloads (LZ4, ZLIB, ZSTD, SNAPPY) are decompressed on arrival; encrypted and
+// chunked ones are refused with a clear error (other protocols could not read them).
 
 #include <cstdint>
 #include <string>
@@ -26,8 +26,10 @@ struct SendDrafts {
   std::string message;
 };
 
-// `producer_name`: the registered name, used when the metadata carries none.
-SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name);
+// `producer_name`: the registered name, used when the metadata carries none. A compressed
+// payload is decompressed first (its announced size at most `max_uncompressed`).
+SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name,
+                          uint32_t max_uncompressed = kDefaultMaxMessageSize);
 
 // [u32 crc32c][u32 metadataSize][MessageMetadata][payload] of a stored message, computed once.
 struct EncodedEntry {

@@ -136,10 +136,11 @@ def payload_frame(cmd: bytes, metadata: bytes, payload: bytes, *, checksum: bool
     return struct.pack(">II", 4 + len(cmd) + len(block), len(cmd)) + cmd + block
 
 
-def metadata(producer="p", seq=0, properties=None, key=None, num_in_batch=None, event_time=None) -> bytes:
+def metadata(producer="p", seq=0, properties=None, key=None, num_in_batch=None, event_time=None,
+             compression=None, uncompressed_size=None) -> bytes:
     props = [(4, pb((1, k), (2, v))) for k, v in (properties or {}).items()]
-    return pb((1, producer), (2, seq), (3, int(time.time() * 1000)), *props, (6, key), (11, num_in_batch),
-              (12, event_time))
+    return pb((1, producer), (2, seq), (3, int(time.time() * 1000)), *props, (6, key), (8, compression),
+              (9, uncompressed_size), (11, num_in_batch), (12, event_time))
 
 
 class Frame:

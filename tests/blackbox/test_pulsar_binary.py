@@ -11,6 +11,7 @@ import struct
 import time
 import urllib.parse
 import uuid
+import zlib
 
 import pytest
 import websocket
@@ -212,6 +213,29 @@ def test_checksum_mismatch_is_send_error(server, alice):
         c.send_raw(pw.payload_frame(pw.command(pw.SEND, pw.pb((1, 0), (2, 9))), pw.metadata(seq=9), b"x", corrupt=True))
         f = c.recv()
         assert f.type == pw.SEND_ERROR and f.body[2] == 9 and f.body[3] == pw.CHECKSUM_ERROR
+
+
+def test_zlib_compressed_payload_is_stored_plain(server, alice):
+    t = name()
+    plain = b"compressible " * 200
+    with connected(server, alice) as c:
+        assert c.producer(topic_of(alice, t)).type == pw.PRODUCER_SUCCESS
+        c.send_raw(pw.payload_frame(pw.command(pw.SEND, pw.pb((1, 0), (2, 1))),
+                                    pw.metadata(seq=1, compression=2, uncompressed_size=len(plain)),
+                                    zlib.compress(plain)))
+        assert c.recv_type(pw.SEND_RECEIPT).body[2] == 1
+        # A size that does not match is refused, not stored.
+        c.send_raw(pw.payload_frame(pw.command(pw.SEND, pw.pb((1, 0), (2, 2))),
+                                    pw.metadata(seq=2, compression=2, uncompressed_size=len(plain) + 1),
+                                    zlib.compress(plain)))
+        f = c.recv_type(pw.SEND_ERROR)
+        assert f.body[2] == 2 and b"decompress" in f.body[4]
+        assert c.subscribe(topic_of(alice, t), "z").type == pw.SUCCESS
+        c.flow(0, 10)
+        m = c.recv_type(pw.MESSAGE)
+        assert m.payload == plain and 8 not in m.metadata  # delivered uncompressed
+    msgs = alice.api.get(f"/api/v1/topics/{t}/messages").json()["messages"]
+    assert len(msgs) == 1 and base64.b64decode(msgs[0]["payload"]["data"]) == plain
 
 
 def test_send_on_unknown_producer_is_send_error(server, alice):

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pulsar/codec/batch.h"
+#include "pulsar/codec/compression.h"
 #include "pulsar_ws/frames.h"
 
 namespace magnetar::pulsar {
@@ -81,13 +82,45 @@ TEST(MessageCodec, BatchIsSplitInOrder) {
   }
 }
 
+TEST(MessageCodec, CompressedPayloadAndBatchAreDecompressed) {
+  const std::string plain(3000, 'z');
+  proto::MessageMetadata md = Metadata(0);
+  md.set_compression(proto::ZSTD);
+  md.set_uncompressed_size(static_cast<uint32_t>(plain.size()));
+  SendDrafts out = DraftsFromSend(SendFrame(md, *Compress(proto::ZSTD, plain)), "p");
+  ASSERT_EQ(out.drafts.size(), 1u) << out.message;
+  EXPECT_EQ(out.drafts[0]->payload, plain);
+
+  BatchEntry e;
+  e.payload = "inside";
+  e.metadata.set_payload_size(6);
+  e.metadata_bytes = e.metadata.SerializeAsString();
+  const std::string batch = EncodeBatch({e, e});
+  md = Metadata(1);
+  md.set_num_messages_in_batch(2);
+  md.set_compression(proto::LZ4);
+  md.set_uncompressed_size(static_cast<uint32_t>(batch.size()));
+  out = DraftsFromSend(SendFrame(md, *Compress(proto::LZ4, batch)), "p");
+  ASSERT_EQ(out.drafts.size(), 2u) << out.message;
+  EXPECT_EQ(out.drafts[1]->payload, "inside");
+
+  md = Metadata(2);
+  md.set_compression(proto::SNAPPY);
+  md.set_uncompressed_size(10);
+  out = DraftsFromSend(SendFrame(md, "not snappy"), "p");
+  EXPECT_TRUE(out.drafts.empty());
+  EXPECT_NE(out.message.find("decompress"), std::string::npos) << out.message;
+}
+
 TEST(MessageCodec, RefusalsHaveClearErrors) {
   proto::MessageMetadata md = Metadata(0);
-  md.set_compression(proto::LZ4);
+  md.set_encryption_algo("x");
+  md.add_encryption_keys()->set_key("k");
+  md.mutable_encryption_keys(0)->set_value("v");
   SendDrafts out = DraftsFromSend(SendFrame(md, "x"), "p");
   EXPECT_TRUE(out.drafts.empty());
   EXPECT_EQ(out.error, proto::NotAllowedError);
-  EXPECT_NE(out.message.find("Compressed"), std::string::npos);
+  EXPECT_NE(out.message.find("Encrypted"), std::string::npos);
 
   md = Metadata(0);
   md.set_num_messages_in_batch(2);
