@@ -150,16 +150,14 @@ void Connection::Resume() {
   ProcessInput();
 }
 
-bool Connection::Handle(Frame& frame) {
+void Connection::Handle(Frame& frame) {
   const proto::BaseCommand& c = frame.command;
   if (!connected_) {
     if (c.type() == Type::CONNECT && c.has_connect()) {
-      HandleConnect(c.connect());
-      return !paused_;
+      return HandleConnect(c.connect());
     }
     SendError(0, proto::NotAllowedError, "CONNECT must be the first command");
-    Close("command before CONNECT");
-    return false;
+    return Close("command before CONNECT");
   }
   switch (c.type()) {
     case Type::PING: Send(MakeCommand(Type::PONG)); break;
@@ -195,7 +193,6 @@ bool Connection::Handle(Frame& frame) {
     case Type::AUTH_RESPONSE: if (c.has_authresponse()) HandleAuthResponse(c.authresponse()); break;
     default: HandleUnknown(c); break;
   }
-  return !paused_;
 }
 
 // ---- output --------------------------------------------------------------------------------

@@ -82,8 +82,8 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   void DoRead();
   void OnRead(boost::system::error_code ec, size_t n);
   void ProcessInput();
-  // Returns false when the connection must stop handling input (paused or closing).
-  bool Handle(Frame& frame);
+  // One command. It may pause input (store work in flight) or close the connection.
+  void Handle(Frame& frame);
   void Send(const proto::BaseCommand& command);
   void SendError(uint64_t request_id, proto::ServerError error, std::string message);
   void Flush();

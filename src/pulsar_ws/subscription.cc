@@ -191,8 +191,8 @@ void Subscription::Unsubscribe(uint64_t consumer, std::function<void(bool)> done
   });
 }
 
-void Subscription::AckCumulative(uint64_t consumer, MessageId id) {
-  Schedule([this, consumer, id] {
+void Subscription::AckCumulative(uint64_t /*consumer*/, MessageId id) {
+  Schedule([this, id] {
     if (Status s = sub_.AckCumulative(id); !s.ok()) {
       Logger("pulsar_ws")->warn("cumulative ack on {}/{} failed: {}", topic_.ToString(), name_,
                                 s.message());
@@ -200,7 +200,6 @@ void Subscription::AckCumulative(uint64_t consumer, MessageId id) {
     for (auto it = owner_.begin(); it != owner_.end();) {
       it = it->first <= id ? owner_.erase(it) : std::next(it);
     }
-    (void)consumer;
     PersistLocked();
     DispatchLocked();
   });
