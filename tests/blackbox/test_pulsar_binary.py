@@ -156,6 +156,20 @@ def test_expired_token_without_refresh_support_closes(server, alice):
         c.close()
 
 
+def test_frames_split_byte_by_byte_and_coalesced(server, alice):
+    c = pw.Conn(server.pulsar_port)
+    try:
+        data = pw.frame(pw.command(pw.CONNECT, pw.pb((1, "slow"), (4, 21), (5, "token"), (3, alice.token))))
+        for i in range(len(data)):
+            c.send_raw(data[i:i + 1])
+            time.sleep(0.001 if i % 50 else 0.02)
+        assert c.recv().type == pw.CONNECTED
+        c.send_raw(pw.frame(pw.command(pw.PING)) * 3)
+        assert [c.recv().type for _ in range(3)] == [pw.PONG] * 3
+    finally:
+        c.close()
+
+
 def test_ping_pong(server, alice):
     with connected(server, alice) as c:
         c.send(pw.PING)
@@ -313,6 +327,31 @@ def test_failover_active_consumer_change(server, alice):
         assert f.body[2] == 1
 
 
+def test_key_shared_keeps_each_key_on_one_consumer_in_order(server, alice):
+    t = topic_of(alice, name())
+    with connected(server, alice) as c1, connected(server, alice) as c2:
+        for c in (c1, c2):
+            assert c.subscribe(t, "ks", consumer_id=0, sub_type=3).type == pw.SUCCESS
+            c.flow(0, 100)
+        with connected(server, alice) as p:
+            assert p.producer(t).type == pw.PRODUCER_SUCCESS
+            for seq in range(24):
+                p.publish(0, seq, f"{seq}".encode(), key=f"key-{seq % 6}")
+        got = {}
+        deadline = time.monotonic() + 5
+        while sum(len(v) for v in got.values()) < 24 and time.monotonic() < deadline:
+            for idx, conn in enumerate((c1, c2)):
+                with contextlib.suppress(socket.timeout):
+                    f = conn.recv(timeout=0.2)
+                    if f.type == pw.MESSAGE:
+                        got.setdefault(f.metadata[6].decode(), []).append((idx, int(f.payload)))
+        assert sum(len(v) for v in got.values()) == 24
+        for key, deliveries in got.items():
+            assert len({idx for idx, _ in deliveries}) == 1, f"{key} went to both consumers"
+            seqs = [s for _, s in deliveries]
+            assert seqs == sorted(seqs), f"{key} out of order: {seqs}"
+
+
 def test_nack_redelivers_with_count_and_redeliver_all(server, alice):
     t = topic_of(alice, name())
     with connected(server, alice) as c:
@@ -464,7 +503,18 @@ def test_subscription_is_shared_between_binary_and_websocket(server, alice):
         ws.close()
 
 
-def test_pulsar_port_off_and_advertised_address():
+def test_pulsar_port_off():
+    srv = MagnetarServer(["--pulsar-port", "-1"], label="pulsar-off")
+    srv.start()
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", srv.pulsar_port), timeout=2).close()
+    finally:
+        srv.terminate()
+        srv.kill()
+
+
+def test_advertised_address():
     srv = MagnetarServer(["--advertised-address", "broker.example:7000"], label="pulsar-advertised")
     srv.start()
     try:
