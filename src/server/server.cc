@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -174,6 +175,26 @@ Status Server::Start() {
     if (!built.ok()) return built.status();
     tls = std::move(built).value();
   }
+  // --advertised-address: "host" or "host:port" ("[v6]:port"; a bare IPv6 address has more
+  // than one ':'). Checked here, before anything is touched.
+  std::string advertised_host;
+  uint16_t advertised_port = 0;
+  if (const std::string& adv = s.config.advertised_address; !adv.empty()) {
+    const size_t colon = adv.rfind(':');
+    const bool has_port = colon != std::string::npos && (adv.find(':') == colon || adv.front() == '[');
+    advertised_host = has_port ? adv.substr(0, colon) : adv;
+    unsigned port = 0;
+    if (has_port) {
+      const char* last = adv.data() + adv.size();
+      auto [end, ec] = std::from_chars(adv.data() + colon + 1, last, port);
+      if (ec != std::errc() || end != last || port == 0 || port > 65535) advertised_host.clear();
+    }
+    if (advertised_host.empty()) {
+      return InvalidArgument("--advertised-address '" + adv +
+                             "': expected host or host:port with a port 1-65535");
+    }
+    advertised_port = static_cast<uint16_t>(port);
+  }
   if (Status st = s.BuildStorage(); !st.ok()) return st;
 
   std::string secret = s.config.jwt_secret_key;
@@ -286,13 +307,12 @@ Status Server::Start() {
                                          ? "127.0.0.1"
                                          : s.config.host;
     pulsar_options.advertised_port = s.pulsar_listener->port();
-    if (const std::string& adv = s.config.advertised_address; !adv.empty()) {
-      const size_t colon = adv.rfind(':');
-      const bool has_port = colon != std::string::npos && colon + 1 < adv.size() &&
-                            adv.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
-                            (adv.find(':') == colon || adv.front() == '[');
-      pulsar_options.advertised_host = has_port ? adv.substr(0, colon) : adv;
-      if (has_port) pulsar_options.advertised_port = static_cast<uint16_t>(std::stoi(adv.substr(colon + 1)));
+    if (!advertised_host.empty()) pulsar_options.advertised_host = advertised_host;
+    if (advertised_port != 0) pulsar_options.advertised_port = advertised_port;
+    if (tls) {
+      log->warn("the Pulsar port {} serves plain TCP (TLS covers the HTTP port only): tokens "
+                "cross the network in clear unless it stays on a trusted network",
+                s.pulsar_listener->port());
     }
     s.pulsar = std::make_unique<pulsar::PulsarService>(pulsar_deps, pulsar_options);
   }

@@ -514,6 +514,21 @@ def test_pulsar_port_off():
         srv.kill()
 
 
+@pytest.mark.parametrize("bad", ["host:99999", "host:", ":7000", "host:70x"])
+def test_bad_advertised_address_refuses_to_start(bad):
+    import os
+    import subprocess
+    import tempfile
+    from conftest import MAGNETAR_BIN, require_binary
+    require_binary()
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PULSAR_", "MAGNETAR_"))}
+    r = subprocess.run([MAGNETAR_BIN, "serve", "--storage", "memory", "--port", "0", "--pulsar-port", "0",
+                        "--advertised-address", bad], env=env, cwd=tempfile.mkdtemp(prefix="magnetar-adv-"),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "--advertised-address" in r.stderr
+
+
 def test_advertised_address():
     srv = MagnetarServer(["--advertised-address", "broker.example:7000"], label="pulsar-advertised")
     srv.start()
