@@ -32,6 +32,8 @@ for flavour in release asan; do
   # A person in a real browser (headless Chromium): the device-flow approval page.
   if [ "$flavour" = release ]; then
     run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" bash scripts/browser-test.sh
+    # A real third-party Pulsar client (pulsar-flex, npm) on the binary protocol.
+    run env MAGNETAR_BIN="$PWD/$dir/src/server/magnetar" bash scripts/pulsar-flex-test.sh
   fi
 done
 

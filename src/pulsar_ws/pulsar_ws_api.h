@@ -73,6 +73,11 @@ class PulsarWsApi {
 
   void Register(http::HttpService& service);
 
+  // Shared with the binary protocol (pulsar/), so a subscription or a producer name is one thing
+  // whichever protocol its clients speak.
+  SubscriptionRegistry& subscriptions() { return *subscriptions_; }
+  const std::shared_ptr<ProducerNames>& producer_names() const { return producer_names_; }
+
  private:
   void HandleUpgrade(const http::RequestContextPtr& ctx, net::AnyStream stream);
 

@@ -84,9 +84,27 @@ void Subscription::Start(uint64_t consumer, std::weak_ptr<ConsumerSink> sink) {
       });
       env_.broker.Subscribe(topic_, topic_sink_);
     }
-    if (type_ == SubscriptionType::kFailover) sub_.RedeliverUnacked();
+    if (type_ == SubscriptionType::kFailover) {
+      sub_.RedeliverUnacked();
+      // A newcomer learns its state even when the active consumer did not change.
+      if (const Consumer* active = ActiveLocked(); active && active->id != consumer) {
+        if (auto s = sink.lock()) s->ActiveChanged(false);
+      }
+      NotifyActiveLocked();
+    }
     DispatchLocked();
   });
+}
+
+void Subscription::NotifyActiveLocked() {
+  const Consumer* active = ActiveLocked();
+  const uint64_t now_active = active ? active->id : 0;
+  if (now_active == notified_active_) return;
+  notified_active_ = now_active;
+  for (const auto& [id, c] : consumers_) {
+    if (!c.started) continue;
+    if (auto s = c.sink.lock()) s->ActiveChanged(id == now_active);
+  }
 }
 
 void Subscription::RedeliverOwnedBy(uint64_t consumer) {
@@ -107,6 +125,7 @@ void Subscription::Detach(uint64_t consumer) {
     if (consumers_.erase(consumer) == 0) return;
     RedeliverOwnedBy(consumer);
     if (consumers_.empty()) return Close();
+    if (type_ == SubscriptionType::kFailover) NotifyActiveLocked();
     DispatchLocked();
   });
 }
@@ -155,16 +174,50 @@ void Subscription::AddPermits(uint64_t consumer, int64_t n) {
   });
 }
 
-void Subscription::Unsubscribe(uint64_t consumer) {
-  Schedule([this, consumer] {
-    if (consumers_.size() != 1 || consumers_.count(consumer) == 0) return;
+void Subscription::Unsubscribe(uint64_t consumer, std::function<void(bool)> done) {
+  Schedule([this, consumer, done = std::move(done)] {
+    if (consumers_.size() != 1 || consumers_.count(consumer) == 0) {
+      if (done) done(false);
+      return;
+    }
     std::weak_ptr<ConsumerSink> sink = consumers_.begin()->second.sink;
     consumers_.clear();
     closed_ = true;
     (void)env_.cursors.Delete(topic_, name_);
     if (topic_sink_) env_.broker.Unsubscribe(topic_, topic_sink_.get());
     topic_sink_.reset();
+    if (done) done(true);
     if (auto s = sink.lock()) s->SubscriptionGone();
+  });
+}
+
+void Subscription::AckCumulative(uint64_t /*consumer*/, MessageId id) {
+  Schedule([this, id] {
+    if (Status s = sub_.AckCumulative(id); !s.ok()) {
+      Logger("pulsar_ws")->warn("cumulative ack on {}/{} failed: {}", topic_.ToString(), name_,
+                                s.message());
+    }
+    for (auto it = owner_.begin(); it != owner_.end();) {
+      it = it->first <= id ? owner_.erase(it) : std::next(it);
+    }
+    PersistLocked();
+    DispatchLocked();
+  });
+}
+
+void Subscription::RedeliverUnacked(uint64_t consumer) {
+  Schedule([this, consumer] {
+    RedeliverOwnedBy(consumer);
+    DispatchLocked();
+  });
+}
+
+void Subscription::Seek(MessageId after) {
+  Schedule([this, after] {
+    sub_.Seek(after);
+    owner_.clear();
+    PersistLocked();
+    DispatchLocked();
   });
 }
 
@@ -322,7 +375,7 @@ void Subscription::ArmTimerLocked() {
 
 Result<SubscriptionRegistry::Attached> SubscriptionRegistry::Attach(
     const core::TopicKey& topic, const std::string& name, SubscriptionType type, bool durable,
-    ConsumerSpec spec, asio::any_io_executor executor) {
+    ConsumerSpec spec, asio::any_io_executor executor, std::optional<MessageId> initial) {
   std::lock_guard lock(mutex_);
   auto key = std::make_pair(topic, name);
   auto it = subs_.find(key);
@@ -350,9 +403,13 @@ Result<SubscriptionRegistry::Attached> SubscriptionRegistry::Attach(
     start = std::move(loaded).value();
   } else if (loaded.status().code() == StatusCode::kNotFound) {
     // A new subscription starts at the latest message (Pulsar's consumer default).
-    auto stats = env_.broker.store().Stats(topic);
-    if (!stats.ok()) return stats.status();
-    start.mark_delete = stats->last_id;
+    if (initial) {
+      start.mark_delete = *initial;
+    } else {
+      auto stats = env_.broker.store().Stats(topic);
+      if (!stats.ok()) return stats.status();
+      start.mark_delete = stats->last_id;
+    }
     if (durable) {
       if (Status s = env_.cursors.Save(topic, name, start); !s.ok()) return s;
     }

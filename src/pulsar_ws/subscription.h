@@ -54,6 +54,9 @@ class ConsumerSink {
   virtual void Deliver(std::vector<core::DeliveredMessage> messages) = 0;
   // The subscription was deleted (unsubscribe): the session should close.
   virtual void SubscriptionGone() = 0;
+  // Failover only: this consumer became the active one, or stopped being it (the binary
+  // protocol's ACTIVE_CONSUMER_CHANGE). Called with the mutex held: post only.
+  virtual void ActiveChanged(bool /*active*/) {}
 };
 
 struct ConsumerSpec {
@@ -90,7 +93,18 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   void Nack(uint64_t consumer, MessageId id);
   void AddPermits(uint64_t consumer, int64_t n);
   // Deletes the subscription when `consumer` is its only consumer (else nothing happens).
-  void Unsubscribe(uint64_t consumer);
+  // `done(true)` after a delete, `done(false)` when other consumers are attached; it runs under
+  // the subscription mutex: post only.
+  void Unsubscribe(uint64_t consumer, std::function<void(bool)> done = {});
+
+  // For the binary protocol (pulsar/), which has these commands and the WebSocket API does not.
+  // Acks everything up to and including `id`.
+  void AckCumulative(uint64_t consumer, MessageId id);
+  // Redelivers every message delivered to `consumer` and not acked (redeliver without ids).
+  void RedeliverUnacked(uint64_t consumer);
+  // Resets the cursor: every id <= after counts as acked, everything above it is delivered
+  // (again). Deliveries in flight are forgotten.
+  void Seek(MessageId after);
 
  private:
   friend class SubscriptionRegistry;
@@ -113,6 +127,8 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Consumer* PickLocked(const core::DeliveredMessage& m);
   void DeadLetterLocked(const core::DeliveredMessage& m, const ConsumerSpec& spec);
   void RedeliverOwnedBy(uint64_t consumer);
+  // Failover: tells every started consumer whether it is the active one, when that changed.
+  void NotifyActiveLocked();
   void Close();
 
   StoreEnv env_;
@@ -129,6 +145,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   std::map<uint64_t, Consumer> consumers_;  // by attach order
   std::unordered_map<MessageId, uint64_t, MessageIdHash> owner_;
   size_t round_robin_ = 0;
+  uint64_t notified_active_ = 0;  // Failover: the consumer last told it is active (0 = none)
   bool closed_ = false;
   std::shared_ptr<core::SubscriberSink> topic_sink_;
   std::atomic<bool> dispatch_scheduled_{false};
@@ -147,9 +164,12 @@ class SubscriptionRegistry {
   // Finds or creates (loading its cursor; a new one starts at the topic's latest message) the
   // subscription and adds a consumer. AlreadyExists (-> 409) when Exclusive is taken or the
   // subscription has consumers of another type. Reads storage: call where blocking is allowed.
+  // `initial` (the binary protocol's initial position or a reader's start id) replaces "latest"
+  // as the start of a subscription that does not exist yet: everything after it is delivered.
   Result<Attached> Attach(const core::TopicKey& topic, const std::string& name,
                           SubscriptionType type, bool durable, ConsumerSpec spec,
-                          boost::asio::any_io_executor executor);
+                          boost::asio::any_io_executor executor,
+                          std::optional<MessageId> initial = std::nullopt);
 
  private:
   friend class Subscription;

@@ -189,6 +189,12 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--metrics-token", c.metrics_token,
       "When set, GET /metrics requires 'Authorization: Bearer <token>' (Prometheus: "
       "authorization.credentials)");
+  opt("--pulsar-port", c.pulsar_port,
+      "Pulsar binary protocol port (0 picks a free port, -1 turns it off)")
+      ->check(CLI::Range(-1, 65535));
+  opt("--advertised-address", c.advertised_address,
+      "Pulsar: the host (or host:port) that topic lookups send clients to. Default: --host (or "
+      "127.0.0.1 when it is a wildcard) and the Pulsar port");
   opt("--log-level", c.log_level, "trace, debug, info, warning, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
   opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));

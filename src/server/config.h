@@ -67,6 +67,11 @@ struct ServeConfig {
   int quota_poll_per_minute = 0;     // long-poll requests
 
   std::string metrics_token;  // empty: GET /metrics is open (like /health)
+  // Pulsar binary protocol (spec/pulsar-binary.md): TCP port (0 picks a free one, -1 = off) and
+  // what LOOKUP tells clients to connect to ("host" or "host:port"; empty = --host and the port).
+  int pulsar_port = 6650;
+  std::string advertised_address;
+
   std::string log_level = "info";
   std::string log_format = "text";
   bool allow_insecure_defaults = false;

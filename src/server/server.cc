@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "net/io_pool.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "pulsar/pulsar_service.h"
 #include "pulsar_ws/pulsar_ws_api.h"
 #include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
@@ -81,6 +83,8 @@ struct Server::Impl {
   std::unique_ptr<http::HttpService> http;
   std::unique_ptr<relay::RelayApi> relay;
   std::unique_ptr<pulsar_ws::PulsarWsApi> pulsar_ws;
+  std::unique_ptr<pulsar::PulsarService> pulsar;
+  std::shared_ptr<net::Listener> pulsar_listener;
   std::unique_ptr<relay::RateLimiter> no_rate_limits;  // --rate-limits off
   std::shared_ptr<net::Listener> listener;
 
@@ -153,6 +157,10 @@ Server::~Server() { Shutdown(); }
 
 uint16_t Server::port() const { return impl_->listener ? impl_->listener->port() : 0; }
 
+uint16_t Server::pulsar_port() const {
+  return impl_->pulsar_listener ? impl_->pulsar_listener->port() : 0;
+}
+
 Status Server::Start() {
   Impl& s = *impl_;
   auto log = Logger("server");
@@ -167,6 +175,26 @@ Status Server::Start() {
     auto built = net::MakeServerTlsContext(s.config.tls_cert, s.config.tls_key);
     if (!built.ok()) return built.status();
     tls = std::move(built).value();
+  }
+  // --advertised-address: "host" or "host:port" ("[v6]:port"; a bare IPv6 address has more
+  // than one ':'). Checked here, before anything is touched.
+  std::string advertised_host;
+  uint16_t advertised_port = 0;
+  if (const std::string& adv = s.config.advertised_address; !adv.empty()) {
+    const size_t colon = adv.rfind(':');
+    const bool has_port = colon != std::string::npos && (adv.find(':') == colon || adv.front() == '[');
+    advertised_host = has_port ? adv.substr(0, colon) : adv;
+    unsigned port = 0;
+    if (has_port) {
+      const char* last = adv.data() + adv.size();
+      auto [end, ec] = std::from_chars(adv.data() + colon + 1, last, port);
+      if (ec != std::errc() || end != last || port == 0 || port > 65535) advertised_host.clear();
+    }
+    if (advertised_host.empty()) {
+      return InvalidArgument("--advertised-address '" + adv +
+                             "': expected host or host:port with a port 1-65535");
+    }
+    advertised_port = static_cast<uint16_t>(port);
   }
   if (Status st = s.BuildStorage(); !st.ok()) return st;
 
@@ -268,8 +296,41 @@ Status Server::Start() {
         http->Accept(std::move(socket));
       });
   if (Status st = s.listener->Listen(s.config.host, s.config.port); !st.ok()) return st;
+  if (s.config.pulsar_port >= 0) {
+    // The binary protocol shares the WebSocket API's subscriptions and producer names.
+    pulsar::PulsarDeps pulsar_deps{*s.broker,         *s.topics,   *s.users,
+                                   *s.authenticator,  *s.blocking, s.tracker,
+                                   s.clock,           s.pulsar_ws->subscriptions(),
+                                   s.pulsar_ws->producer_names()};
+    s.pulsar_listener = std::make_shared<net::Listener>(
+        *s.io, [&s](boost::asio::ip::tcp::socket socket) { s.pulsar->Accept(std::move(socket)); });
+    if (Status st = s.pulsar_listener->Listen(s.config.host, static_cast<uint16_t>(s.config.pulsar_port));
+        !st.ok()) {
+      return Unavailable("Pulsar port " + std::to_string(s.config.pulsar_port) + ": " + st.message() +
+                         " (--pulsar-port; -1 turns it off)");
+    }
+    pulsar::PulsarOptions pulsar_options;
+    pulsar_options.server_version = std::string("Magnetar ") + kVersion;
+    pulsar_options.advertised_host = s.config.host == "0.0.0.0" || s.config.host == "::"
+                                         ? "127.0.0.1"
+                                         : s.config.host;
+    pulsar_options.advertised_port = s.pulsar_listener->port();
+    if (!advertised_host.empty()) pulsar_options.advertised_host = advertised_host;
+    if (advertised_port != 0) pulsar_options.advertised_port = advertised_port;
+    if (tls) {
+      log->warn("the Pulsar port {} serves plain TCP (TLS covers the HTTP port only): tokens "
+                "cross the network in clear unless it stays on a trusted network",
+                s.pulsar_listener->port());
+    }
+    s.pulsar = std::make_unique<pulsar::PulsarService>(pulsar_deps, pulsar_options);
+  }
   s.io->Start();
   s.listener->Start();
+  if (s.pulsar_listener) {
+    s.pulsar_listener->Start();
+    log->info("Pulsar binary protocol on pulsar://{}:{} (lookups answer {})", s.config.host,
+              s.pulsar_listener->port(), s.pulsar->BrokerUrl());
+  }
   s.sweeper = std::thread([&s] { s.SweepLoop(); });
 
   const std::string url = (tls ? "https://" : "http://") + s.config.host + ":" +
@@ -287,6 +348,7 @@ void Server::Shutdown() {
   auto log = Logger("server");
   log->info("shutting down: draining connections");
   if (s.listener) s.listener->Stop();
+  if (s.pulsar_listener) s.pulsar_listener->Stop();
   if (s.relay) s.relay->Shutdown();
   s.tracker.ShutdownAll();
   const auto deadline = std::chrono::steady_clock::now() + kDrainDeadline;

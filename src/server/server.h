@@ -23,6 +23,7 @@ class Server {
   Status Start();          // binds and starts serving; prints where it listens
   void Shutdown();         // graceful; idempotent; call from the main thread
   uint16_t port() const;
+  uint16_t pulsar_port() const;  // 0 when the binary protocol is off
 
  private:
   struct Impl;

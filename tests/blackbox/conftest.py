@@ -280,6 +280,7 @@ class MagnetarServer:
         self.admin_username = "admin"
         self.admin_password = "pw-" + secrets.token_hex(12)
         self.port: int | None = None
+        self.pulsar_port: int | None = None  # Pulsar binary protocol, a free port of its own
         self.proc: subprocess.Popen | None = None
         self.workdir = tempfile.mkdtemp(prefix="magnetar-bb-")
         self.log_path = os.path.join(self.workdir, "server.log")
@@ -317,7 +318,7 @@ class MagnetarServer:
     # -- lifecycle
     def command(self) -> list[str]:
         return [MAGNETAR_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--storage", self.storage,
-                *self.extra_args]
+                "--pulsar-port", str(self.pulsar_port), *self.extra_args]
 
     def env(self) -> dict:
         # Only the settings below reach the server: inherited PULSAR_* / MAGNETAR_* variables (the server
@@ -336,6 +337,7 @@ class MagnetarServer:
         last_error = ""
         for _attempt in range(3):  # the free port can be taken between probe and bind: retry
             self.port = free_port()
+            self.pulsar_port = free_port()
             self._log.write(f"\n=== harness: starting {' '.join(self.command())}\n".encode())
             self._log.flush()
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self._log,

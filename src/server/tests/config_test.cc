@@ -23,7 +23,8 @@ class ConfigTest : public ::testing::Test {
          {"MAGNETAR_TRUSTED_HOSTS", "PULSAR_TRUSTED_HOSTS", "MAGNETAR_RATE_LIMITS",
           "PULSAR_RATELIMIT_ENABLED", "RATELIMIT_ENABLED", "MAGNETAR_TLS_CERT", "MAGNETAR_TLS_KEY",
           "MAGNETAR_ALLOW_INSECURE_DEFAULTS", "PULSAR_ALLOW_INSECURE_DEFAULTS",
-          "MAGNETAR_QUOTA_PUBLISH_PER_MINUTE"}) {
+          "MAGNETAR_QUOTA_PUBLISH_PER_MINUTE", "MAGNETAR_PULSAR_PORT",
+          "MAGNETAR_ADVERTISED_ADDRESS"}) {
       unsetenv(name);
     }
   }
@@ -113,6 +114,25 @@ TEST_F(ConfigTest, InsecureFlagFromTheReferenceEnvironment) {
   setenv("PULSAR_ALLOW_INSECURE_DEFAULTS", "true", 1);
   ImportReferenceEnvironment();
   EXPECT_TRUE(Parse({}).allow_insecure_defaults);
+}
+
+TEST_F(ConfigTest, PulsarPortAndAdvertisedAddress) {
+  ServeConfig defaults = Parse({});
+  EXPECT_EQ(defaults.pulsar_port, 6650);
+  EXPECT_EQ(defaults.advertised_address, "");
+  ServeConfig c = Parse({"--pulsar-port", "0", "--advertised-address", "broker.example:7000"});
+  EXPECT_EQ(c.pulsar_port, 0);
+  EXPECT_EQ(c.advertised_address, "broker.example:7000");
+  EXPECT_EQ(Parse({"--pulsar-port", "-1"}).pulsar_port, -1);
+  setenv("MAGNETAR_PULSAR_PORT", "6651", 1);
+  EXPECT_EQ(Parse({}).pulsar_port, 6651);
+
+  std::vector<std::string> args = {"magnetar", "serve", "--pulsar-port", "70000"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int exit_code = 0;
+  EXPECT_FALSE(ParseCommandLine(static_cast<int>(argv.size()), argv.data(), &exit_code));
+  EXPECT_NE(exit_code, 0);
 }
 
 }  // namespace
