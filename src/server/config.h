@@ -66,6 +66,14 @@ struct ServeConfig {
   int quota_publish_per_minute = 0;  // messages published (a bulk request counts each one)
   int quota_poll_per_minute = 0;     // long-poll requests
 
+  // eFTL channel (spec/eftl.md): its own listener; 0 picks a free port, -1 turns it off.
+  int eftl_port = 9191;
+  int eftl_heartbeat_seconds = 30;
+  int eftl_timeout_seconds = 90;
+  int eftl_max_pending_acks = 1000;
+  int eftl_login_timeout_seconds = 15;
+  size_t eftl_max_size = 1 << 20;  // bytes: the welcome's max_size and the frame limit
+
   std::string log_level = "info";
   std::string log_format = "text";
   bool allow_insecure_defaults = false;
