@@ -27,8 +27,10 @@
 #include "auth/authenticator.h"
 #include "auth/user.h"
 #include "core/broker.h"
+#include "core/cursor_store.h"
 #include "core/kv_store.h"
 #include "core/topic_catalog.h"
+#include "eftl/durable.h"
 #include "eftl/fanout.h"
 #include "http/http_service.h"
 #include "net/blocking_pool.h"
@@ -51,6 +53,7 @@ struct EftlDeps {
   core::Broker& broker;
   core::TopicCatalog& topics;
   core::KvStore& kv;
+  core::CursorStore& cursors;
   auth::Authenticator& authenticator;
   net::BlockingPool& blocking;
   net::ConnectionTracker& tracker;
@@ -74,11 +77,16 @@ class Session;
 
 // What every session shares. Thread-safe.
 struct EftlShared {
-  EftlShared(EftlDeps d, EftlOptions o) : deps(std::move(d)), options(o), fanout(deps.broker) {}
+  EftlShared(EftlDeps d, EftlOptions o)
+      : deps(std::move(d)),
+        options(o),
+        fanout(deps.broker),
+        durables(DurableEnv{deps.broker, deps.cursors, deps.blocking, deps.clock}) {}
 
   EftlDeps deps;
   EftlOptions options;
   FanoutRegistry fanout;
+  DurableRegistry durables;
   std::atomic<uint64_t> next_handle{1};
 
   // Reply addresses of live sessions (request/reply).

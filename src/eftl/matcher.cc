@@ -3,7 +3,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include <set>
 
 namespace magnetar::eftl {
 
@@ -51,13 +50,9 @@ Result<Matcher> ParseMatcher(std::string_view text) {
   if (o.size() > kMaxMatcherTerms) {
     return InvalidArgument("matcher has more than " + std::to_string(kMaxMatcherTerms) + " fields");
   }
-  std::set<std::string_view> seen;
   for (const auto& kv : o) {
     const std::string_view name = kv.key();
     if (name.empty()) return InvalidArgument("matcher field names must not be empty");
-    if (!seen.insert(name).second) {
-      return InvalidArgument("matcher names field '" + std::string(name) + "' twice");
-    }
     MatchTerm t;
     t.field = std::string(name);
     const json::value& val = kv.value();

@@ -5,9 +5,10 @@
 //   "f":123     field f is a long equal to 123           (type-strict: never a string)
 //   "f":true    field f is present, any type
 //   "f":false   field f is absent
-// An empty text or {} matches every message. Anything else (bad JSON, other value types, a field
-// given twice, string values over kMaxMatcherString characters) is refused with a reason; the
-// session answers it with UNSUBSCRIBED err 22. Pure (no server dependencies).
+// An empty text or {} matches every message. Anything else (bad JSON, other value types, empty
+// field names, string values over kMaxMatcherString characters) is refused with a reason; the
+// session answers it with UNSUBSCRIBED err 22. A field given twice counts once, with its last
+// value (the JSON parser keeps the last duplicate). Pure (no server dependencies).
 
 #include <cstdint>
 #include <optional>

@@ -4,6 +4,9 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 #include "common/log.h"
 #include "common/random.h"
 #include "core/topic_name.h"
@@ -307,11 +310,23 @@ void Session::OnSubscribe(const json::object& o) {
   const std::string durable = GetString(o, "durable").value_or("");
   const std::string type = GetString(o, "type").value_or("");
   const std::string key = GetString(o, "key").value_or("");
-  if (!durable.empty()) return invalid("durable subscriptions are not supported by this server yet");
-  if (!type.empty() && type != "standard") return invalid("type '" + type + "' needs a durable name");
+  DurableType durable_type = DurableType::kStandard;
+  if (type == "shared") durable_type = DurableType::kShared;
+  else if (type == "last-value") return invalid("last-value durables are not supported by this server yet");
+  else if (!type.empty() && type != "standard") return invalid("type must be standard, shared or last-value");
+  if (durable.empty() && !type.empty()) return invalid("type '" + type + "' needs a durable name");
   if (!key.empty()) return invalid("key is only for last-value durables");
+  if (durable.size() > kMaxIdBytes) return invalid("durable name longer than 256 bytes");
   std::string topic = params_.default_topic;
-  if (auto dest = matcher->StringTerm("_dest")) topic = DestinationTopic(*dest);
+  if (auto dest = matcher->StringTerm("_dest")) {
+    // The destination selects the topic (EMS-style); it is not matched against bodies, so the
+    // topic's messages from other protocols (no `_dest`) and "TOPIC:x" vs "x" both arrive.
+    topic = DestinationTopic(*dest);
+    auto& terms = matcher->terms;
+    terms.erase(std::remove_if(terms.begin(), terms.end(),
+                               [](const MatchTerm& t) { return t.field == "_dest"; }),
+                terms.end());
+  }
   if (auto bad = core::ValidateTopicName(topic)) return invalid("invalid destination '" + topic + "': " + *bad);
   if (handle_by_id_.count(*id) == 0 && subs_.size() >= shared_->options.max_subscriptions) {
     return invalid("too many subscriptions on this connection (" +
@@ -319,6 +334,11 @@ void Session::OnSubscribe(const json::object& o) {
   }
   // Re-subscribing with a known id replaces the old subscription (clients do so on reconnect).
   if (auto it = handle_by_id_.find(*id); it != handle_by_id_.end()) RemoveSub(it->second);
+  if (!durable.empty()) {
+    return SubscribeDurable(*id, core::TopicKey{user_.user_id, topic}, durable, durable_type,
+                            std::make_shared<const Matcher>(std::move(matcher).value()), mode,
+                            GetFlag(o, "stopped", false));
+  }
   const uint64_t handle = shared_->next_handle++;
   Sub sub;
   sub.id = *id;
@@ -333,14 +353,52 @@ void Session::OnSubscribe(const json::object& o) {
   Send(SubscribedFrame(*id));
 }
 
-void Session::RemoveSub(uint64_t handle) {
+void Session::SubscribeDurable(std::string id, core::TopicKey topic, std::string name,
+                               DurableType type, std::shared_ptr<const Matcher> matcher,
+                               AckMode mode, bool stopped) {
+  auto conn = conn_.lock();
+  if (!conn) return;
+  RunStoreWork(
+      *shared_, conn->executor(),
+      [shared = shared_, topic, name, type, matcher, executor = conn->executor()] {
+        return shared->durables.Open(topic, name, type, matcher, executor);
+      },
+      [weak = weak_from_this(), id, topic, mode, stopped](Result<std::shared_ptr<Durable>> opened) {
+        auto self = weak.lock();
+        if (!self || self->state_ != State::kOpen) return;
+        if (!opened.ok()) {
+          const bool invalid = opened.status().code() == StatusCode::kInvalidArgument;
+          return self->Send(UnsubscribedFrame(id, invalid ? kErrSubscriptionInvalid : kErrSubscriptionFailed,
+                                              opened.status().message()));
+        }
+        if (auto it = self->handle_by_id_.find(id); it != self->handle_by_id_.end()) self->RemoveSub(it->second);
+        const uint64_t handle = self->shared_->next_handle++;
+        Sub sub;
+        sub.id = id;
+        sub.topic = topic;
+        sub.ack = mode;
+        sub.stopped = stopped;
+        sub.durable = *opened;
+        self->subs_.emplace(handle, sub);
+        self->handle_by_id_[id] = handle;
+        if (!stopped) sub.durable->Attach(handle, std::weak_ptr<DurableTarget>(self), self->max_pending_);
+        self->Send(SubscribedFrame(id));
+      });
+}
+
+void Session::RemoveSub(uint64_t handle, bool delete_durable) {
   auto it = subs_.find(handle);
   if (it == subs_.end()) return;
-  shared_->fanout.Remove(it->second.topic, handle);
+  if (it->second.durable) {
+    if (delete_durable) it->second.durable->Delete(handle);
+    else it->second.durable->Detach(handle);
+  } else {
+    shared_->fanout.Remove(it->second.topic, handle);
+  }
   handle_by_id_.erase(it->second.id);
   subs_.erase(it);
   for (auto o = outstanding_.begin(); o != outstanding_.end();) {
-    o = o->second == handle ? outstanding_.erase(o) : std::next(o);
+    o = o->second.handle == handle ? outstanding_.erase(o) : std::next(o);
   }
 }
 
@@ -349,8 +407,8 @@ void Session::OnUnsubscribe(const json::object& o) {
   if (!id) return;
   auto it = handle_by_id_.find(*id);
   if (it == handle_by_id_.end()) return;
-  // `del:false` (close) keeps a durable; a live subscription has nothing to keep.
-  RemoveSub(it->second);
+  // `del:false` (close; Go sends "false") keeps a durable; a live subscription has nothing to keep.
+  RemoveSub(it->second, GetFlag(o, "del", true));
   DrainBacklog();
 }
 
@@ -358,14 +416,26 @@ void Session::OnStop(const json::object& o) {
   auto id = GetId(o, "id");
   auto it = id ? handle_by_id_.find(*id) : handle_by_id_.end();
   if (it == handle_by_id_.end()) return Send(ErrorFrame(kErrStopFailed, "stop: no such subscription"));
-  subs_[it->second].stopped = true;
+  Sub& sub = subs_[it->second];
+  if (!sub.stopped && sub.durable) {
+    // Everything not acked is redelivered after start (the client drops what still arrives).
+    sub.durable->Detach(it->second);
+    for (auto o = outstanding_.begin(); o != outstanding_.end();) {
+      o = o->second.handle == it->second ? outstanding_.erase(o) : std::next(o);
+    }
+  }
+  sub.stopped = true;
 }
 
 void Session::OnStart(const json::object& o) {
   auto id = GetId(o, "id");
   auto it = id ? handle_by_id_.find(*id) : handle_by_id_.end();
   if (it == handle_by_id_.end()) return Send(ErrorFrame(kErrStartFailed, "start: no such subscription"));
-  subs_[it->second].stopped = false;
+  Sub& sub = subs_[it->second];
+  if (sub.stopped && sub.durable) {
+    sub.durable->Attach(it->second, std::weak_ptr<DurableTarget>(shared_from_this()), max_pending_);
+  }
+  sub.stopped = false;
   Send(StartedFrame(*id));
 }
 
@@ -402,7 +472,7 @@ void Session::Deliver(uint64_t handle, BodyPtr body, std::optional<RequestInfo> 
     extras.req = request->req;
   }
   Send(EventFrame(it->second.id, seq, *body, extras));
-  if (it->second.ack != AckMode::kNone) outstanding_.emplace(seq, handle);
+  if (it->second.ack != AckMode::kNone) outstanding_.emplace(seq, Outstanding{handle, {}, false});
 }
 
 void Session::DrainBacklog() {
@@ -418,7 +488,7 @@ void Session::DrainBacklog() {
       extras.req = q.request->req;
     }
     Send(EventFrame(it->second.id, seq, *q.body, extras));
-    if (it->second.ack != AckMode::kNone) outstanding_.emplace(seq, q.handle);
+    if (it->second.ack != AckMode::kNone) outstanding_.emplace(seq, Outstanding{q.handle, {}, false});
   }
 }
 
@@ -426,18 +496,71 @@ void Session::OnAck(const json::object& o) {
   auto seq = GetInt(o, "seq");
   if (!seq || *seq < 0) return Send(ErrorFrame(kErrUnsupported, "ack without an integer seq"));
   const uint64_t n = static_cast<uint64_t>(*seq);
+  std::map<uint64_t, std::vector<MessageId>> durable_acks;  // by handle
+  auto take = [&](std::map<uint64_t, Outstanding>::iterator it) {
+    if (it->second.durable) durable_acks[it->second.handle].push_back(it->second.id);
+    return outstanding_.erase(it);
+  };
   if (auto id = GetId(o, "id")) {
     // Cumulative: everything of that subscription up to and including seq.
     auto h = handle_by_id_.find(*id);
     if (h != handle_by_id_.end()) {
       for (auto it = outstanding_.begin(); it != outstanding_.end() && it->first <= n;) {
-        it = it->second == h->second ? outstanding_.erase(it) : std::next(it);
+        it = it->second.handle == h->second ? take(it) : std::next(it);
       }
     }
-  } else {
-    outstanding_.erase(n);
+  } else if (auto it = outstanding_.find(n); it != outstanding_.end()) {
+    take(it);
+  }
+  for (auto& [handle, ids] : durable_acks) {
+    if (auto s = subs_.find(handle); s != subs_.end() && s->second.durable) {
+      s->second.durable->Ack(handle, std::move(ids));
+    }
   }
   DrainBacklog();
+}
+
+void Session::PostDurableDelivery(uint64_t handle, BodyPtr body, MessageId id, uint32_t count) {
+  auto conn = conn_.lock();
+  if (!conn) return;
+  conn->Post([weak = weak_from_this(), handle, body = std::move(body), id, count]() mutable {
+    if (auto self = weak.lock()) self->DeliverDurable(handle, std::move(body), id, count);
+  });
+}
+
+// Windowed by the durable already: never held back here.
+void Session::DeliverDurable(uint64_t handle, BodyPtr body, MessageId id, uint32_t count) {
+  if (state_ != State::kOpen) return;
+  auto it = subs_.find(handle);
+  // Stopped or gone: the durable was detached, so it redelivers this one.
+  if (it == subs_.end() || it->second.stopped) return;
+  const uint64_t seq = ++next_seq_;
+  EventExtras extras;
+  extras.cnt = count;
+  Send(EventFrame(it->second.id, seq, *body, extras));
+  if (it->second.ack == AckMode::kNone) {
+    it->second.durable->Ack(handle, {id});  // the client never acks: done once sent
+  } else {
+    outstanding_.emplace(seq, Outstanding{handle, id, true});
+  }
+}
+
+void Session::PostRevoked(uint64_t handle, int err, std::string reason) {
+  auto conn = conn_.lock();
+  if (!conn) return;
+  conn->Post([weak = weak_from_this(), handle, err, reason = std::move(reason)] {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::kOpen) return;
+    auto it = self->subs_.find(handle);
+    if (it == self->subs_.end()) return;
+    const std::string id = it->second.id;
+    self->handle_by_id_.erase(id);
+    self->subs_.erase(it);  // the durable has let it go already
+    for (auto o = self->outstanding_.begin(); o != self->outstanding_.end();) {
+      o = o->second.handle == handle ? self->outstanding_.erase(o) : std::next(o);
+    }
+    self->Send(UnsubscribedFrame(id, err, reason));
+  });
 }
 
 // ---- publish -------------------------------------------------------------------------------
@@ -743,7 +866,13 @@ void Session::OnClosed(ws::WsConnection&) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   if (timer_) timer_->cancel();
-  for (const auto& [handle, sub] : subs_) shared_->fanout.Remove(sub.topic, handle);
+  for (const auto& [handle, sub] : subs_) {
+    if (sub.durable) {
+      if (!sub.stopped) sub.durable->Detach(handle);  // unacked: redelivered to the next one
+    } else {
+      shared_->fanout.Remove(sub.topic, handle);
+    }
+  }
   subs_.clear();
   handle_by_id_.clear();
   backlog_.clear();

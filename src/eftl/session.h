@@ -46,6 +46,7 @@ struct SessionParams {
 
 class Session : public ws::WsHandler,
                 public DeliveryTarget,
+                public DurableTarget,
                 public std::enable_shared_from_this<Session> {
  public:
   Session(std::shared_ptr<EftlShared> shared, SessionParams params);
@@ -55,6 +56,8 @@ class Session : public ws::WsHandler,
   void OnBinary(ws::WsConnection& conn, std::string_view data) override;
   void OnClosed(ws::WsConnection& conn) override;
   void PostDelivery(uint64_t handle, BodyPtr body, std::optional<RequestInfo> request) override;
+  void PostDurableDelivery(uint64_t handle, BodyPtr body, MessageId id, uint32_t count) override;
+  void PostRevoked(uint64_t handle, int err, std::string reason) override;
   // A reply to one of this session's requests (on this session's executor).
   void PostReply(uint64_t req, BodyPtr body);
 
@@ -66,6 +69,12 @@ class Session : public ws::WsHandler,
     core::TopicKey topic;
     AckMode ack = AckMode::kAuto;
     bool stopped = false;
+    std::shared_ptr<Durable> durable;  // null: a live subscription
+  };
+  struct Outstanding {
+    uint64_t handle = 0;
+    MessageId id;          // durable deliveries: the stored message
+    bool durable = false;
   };
   struct Queued {
     uint64_t handle = 0;
@@ -97,7 +106,11 @@ class Session : public ws::WsHandler,
 
   void Deliver(uint64_t handle, BodyPtr body, std::optional<RequestInfo> request);
   void DrainBacklog();
-  void RemoveSub(uint64_t handle);
+  // `delete_durable`: unsubscribe (the durable goes); else close (the durable stays).
+  void RemoveSub(uint64_t handle, bool delete_durable = false);
+  void SubscribeDurable(std::string id, core::TopicKey topic, std::string name, DurableType type,
+                        std::shared_ptr<const Matcher> matcher, AckMode mode, bool stopped);
+  void DeliverDurable(uint64_t handle, BodyPtr body, MessageId id, uint32_t count);
   void PumpPublishes();
   void Publish(PendingPublish p);
   void OnPublished(int64_t seq, Status status);
@@ -117,7 +130,7 @@ class Session : public ws::WsHandler,
   uint64_t next_seq_ = 0;  // delivery seq of the last event sent
   std::unordered_map<std::string, uint64_t> handle_by_id_;
   std::unordered_map<uint64_t, Sub> subs_;  // by handle
-  std::map<uint64_t, uint64_t> outstanding_;  // delivery seq -> handle
+  std::map<uint64_t, Outstanding> outstanding_;  // by delivery seq
   std::deque<Queued> backlog_;
   uint64_t dropped_ = 0;
 

@@ -116,6 +116,22 @@ def publish(ws, seq: int, body: dict) -> dict:
     return recv(ws)
 
 
+def publish_own(ws, seq: int, body: dict, count: int) -> tuple[dict, list[dict]]:
+    """Publish on a connection that also receives `count` events of it: the ack and the events may
+    come in either order."""
+    send(ws, {"op": 8, "seq": seq, "body": body})
+    ack, got = None, []
+    while ack is None or len(got) < count:
+        f = recv(ws)
+        if f["op"] == 9:
+            assert ack is None, f
+            ack = f
+        else:
+            assert f["op"] == 7, f
+            got.append(f)
+    return ack, got
+
+
 def events(ws, count: int, timeout: float = 5.0) -> list[dict]:
     out = []
     while len(out) < count:
@@ -393,8 +409,8 @@ def test_unsubscribe_stops_deliveries(server, rw):
     channel = unique("ch")
     ws = connect(server, rw, channel)
     subscribe(ws, "1")
-    assert publish(ws, 1, {"n": 1})["op"] == 9
-    events(ws, 1)
+    ack, got = publish_own(ws, 1, {"n": 1}, 1)
+    assert ack == {"op": 9, "seq": 1} and got[0]["body"] == {"n": 1}
     send(ws, {"op": 5, "id": "1"})
     assert publish(ws, 2, {"n": 2}) == {"op": 9, "seq": 2}
     no_frame(ws)
@@ -409,8 +425,8 @@ def test_stop_and_start(server, rw):
     no_frame(ws)
     send(ws, {"op": 30, "id": "1"})
     assert recv(ws) == {"op": 31, "to": "1"}
-    assert publish(ws, 2, {"n": 2}) == {"op": 9, "seq": 2}
-    assert events(ws, 1)[0]["body"] == {"n": 2}
+    ack, got = publish_own(ws, 2, {"n": 2}, 1)
+    assert ack == {"op": 9, "seq": 2} and got[0]["body"] == {"n": 2}
     send(ws, {"op": 30, "id": "nope"})
     assert recv(ws)["err"] == 51
 
@@ -444,8 +460,9 @@ def test_dest_field_routes_to_a_topic(server, rw):
     ws = connect(server, rw)
     assert subscribe(ws, "d", json.dumps({"_dest": topic})) == {"op": 4, "id": "d"}
     subscribe(ws, "chan")  # the channel's default topic does not get it
-    assert publish(ws, 1, {"_dest": "TOPIC:" + topic, "n": 1})["op"] == 9
-    got = events(ws, 1)[0]
+    ack, got = publish_own(ws, 1, {"_dest": "TOPIC:" + topic, "n": 1}, 1)
+    assert ack == {"op": 9, "seq": 1}
+    got = got[0]
     assert got["to"] == "d" and got["body"] == {"_dest": "TOPIC:" + topic, "n": 1}
     no_frame(ws)
     ack = publish(ws, 2, {"_dest": "bad/name"})
