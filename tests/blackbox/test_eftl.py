@@ -18,7 +18,7 @@ import time
 import pytest
 import websocket
 
-from conftest import (WsClosed, next_source_ip, start_admin, unique, ws_recv)
+from conftest import (MagnetarServer, WsClosed, next_source_ip, start_admin, unique, ws_recv)
 
 SUBPROTOCOL = "v1.eftl.tibco.com"
 WELCOME_KEYS = {"op", "client_id", "id_token", "timeout", "heartbeat", "max_size", "protocol", "_qos", "_resume",
@@ -402,7 +402,10 @@ def test_invalid_subscribe_options(server, rw):
     ws = connect(server, rw)
     assert subscribe(ws, "a", ack="sometimes")["err"] == 22
     assert subscribe(ws, "b", key="k")["err"] == 22
-    assert subscribe(ws, "c", type="last-value")["err"] == 22
+    assert subscribe(ws, "c", type="shared")["err"] == 22  # a type needs a durable name
+    assert subscribe(ws, "d", type="bogus", durable="x")["err"] == 22
+    f = subscribe(ws, "e", type="last-value", durable="lv", key="k")
+    assert f["err"] == 22 and "last-value" in f["reason"]
 
 
 def test_unsubscribe_stops_deliveries(server, rw):
@@ -544,3 +547,112 @@ def test_kv_map(server, rw, ro):
     ro_ws = connect(server, ro)
     send(ro_ws, {"op": 20, "map": m, "key": "k", "value": {}, "seq": 1})
     assert recv(ro_ws)["err"] == 14
+
+
+# ---- durables ----------------------------------------------------------------------------------
+
+
+def test_durable_keeps_messages_while_closed(server, rw):
+    channel, durable = unique("ch"), unique("dur")
+    ws = connect(server, rw, channel)
+    assert subscribe(ws, "1", durable=durable, ack="client") == {"op": 4, "id": "1"}
+    send(ws, {"op": 5, "id": "1", "del": False})  # close: the durable stays
+    pub = connect(server, rw, channel)
+    for i in range(3):
+        assert publish(pub, i + 1, {"n": i}) == {"op": 9, "seq": i + 1}
+    assert subscribe(ws, "1", durable=durable, ack="client") == {"op": 4, "id": "1"}
+    got = events(ws, 3)
+    assert [e["body"]["n"] for e in got] == [0, 1, 2]
+    assert all(e["cnt"] == 1 for e in got)
+    # Acked ones are gone; the unacked one comes again after a dropped connection, counted.
+    send(ws, {"op": 9, "seq": got[1]["seq"], "id": "1"})  # cumulative: 0 and 1
+    time.sleep(0.2)
+    ws.close()
+    ws2 = connect(server, rw, channel)
+    assert subscribe(ws2, "9", durable=durable, ack="client") == {"op": 4, "id": "9"}
+    again = events(ws2, 1)
+    assert again[0]["body"] == {"n": 2} and again[0]["cnt"] == 2 and again[0]["to"] == "9"
+    no_frame(ws2)
+    # Go sends del as the string "false": also a close.
+    send(ws2, {"op": 5, "id": "9", "del": "false"})
+    publish(pub, 10, {"n": 10})
+    assert subscribe(ws2, "9", durable=durable, ack="client") == {"op": 4, "id": "9"}
+    assert [e["body"] for e in events(ws2, 2)] == [{"n": 2}, {"n": 10}]
+
+
+def test_unsubscribe_deletes_the_durable(server, rw):
+    channel, durable = unique("ch"), unique("dur")
+    ws = connect(server, rw, channel)
+    subscribe(ws, "1", durable=durable)
+    send(ws, {"op": 5, "id": "1"})  # no del: delete
+    pub = connect(server, rw, channel)
+    publish(pub, 1, {"n": 1})
+    assert subscribe(ws, "1", durable=durable) == {"op": 4, "id": "1"}  # a new one, from now on
+    no_frame(ws)
+    publish(pub, 2, {"n": 2})
+    assert events(ws, 1)[0]["body"] == {"n": 2}
+
+
+def test_durable_flow_control_and_matcher(server, rw):
+    channel, durable = unique("ch"), unique("dur")
+    ws = connect(server, rw, channel, max_pending_acks=2)
+    subscribe(ws, "1", '{"k":true}', durable=durable, ack="client")
+    pub = connect(server, rw, channel)
+    for i in range(5):
+        publish(pub, i + 1, {"k": i} if i != 1 else {"other": i})
+    got = events(ws, 2)
+    assert [e["body"] for e in got] == [{"k": 0}, {"k": 2}]
+    no_frame(ws)
+    send(ws, {"op": 9, "seq": got[0]["seq"]})
+    assert events(ws, 1)[0]["body"] == {"k": 3}
+
+
+def test_shared_durable_splits_messages(server, rw):
+    channel, durable = unique("ch"), unique("dur")
+    a = connect(server, rw, channel)
+    b = connect(server, rw, channel)
+    assert subscribe(a, "s", durable=durable, type="shared") == {"op": 4, "id": "s"}
+    assert subscribe(b, "s", durable=durable, type="shared") == {"op": 4, "id": "s"}
+    pub = connect(server, rw, channel)
+    for i in range(6):
+        publish(pub, i + 1, {"n": i})
+    got_a, got_b = [], []
+    deadline = time.monotonic() + 5
+    while len(got_a) + len(got_b) < 6 and time.monotonic() < deadline:
+        for ws, got in ((a, got_a), (b, got_b)):
+            try:
+                f = recv(ws, 0.2)
+            except websocket.WebSocketTimeoutException:
+                continue
+            got.append(f["body"]["n"])
+            send(ws, {"op": 9, "seq": f["seq"], "id": "s"})
+    assert sorted(got_a + got_b) == list(range(6))
+    assert got_a and got_b
+    # Another type for the same durable is refused.
+    assert subscribe(a, "x", durable=durable)["err"] == 22
+
+
+def test_durable_survives_a_restart(tmp_path):
+    srv = MagnetarServer(label="eftl-restart", storage="rocksdb")
+    srv.start()
+    try:
+        admin = start_admin(srv)
+        channel = unique("ch")
+        ws = connect(srv, admin, channel)
+        subscribe(ws, "1", durable="keep", ack="client")
+        pub = connect(srv, admin, channel)
+        for i in range(3):
+            assert publish(pub, i + 1, {"n": i}) == {"op": 9, "seq": i + 1}
+        got = events(ws, 3)
+        send(ws, {"op": 9, "seq": got[0]["seq"]})  # only the first is acked
+        time.sleep(0.3)
+        assert srv.terminate() == 0
+        srv.start()
+        ws = connect(srv, admin, channel)
+        assert subscribe(ws, "1", durable="keep", ack="client") == {"op": 4, "id": "1"}
+        again = events(ws, 2)
+        assert [e["body"] for e in again] == [{"n": 1}, {"n": 2}]
+        no_frame(ws)
+    finally:
+        srv.terminate()
+        srv.kill()
