@@ -114,7 +114,12 @@ void Durable::Detach(uint64_t handle) {
     if (consumers_.erase(handle) == 0) return;
     ReleaseLocked(handle);
     PersistLocked();
-    if (consumers_.empty()) return CloseLocked();
+    if (consumers_.empty()) {
+      // Kept (with its delivery counts) for the next subscriber, but no longer woken.
+      if (topic_sink_) env_.broker.Unsubscribe(topic_, topic_sink_.get());
+      topic_sink_.reset();
+      return;
+    }
     DispatchLocked();
   });
 }

@@ -14,7 +14,8 @@
 // messages it does not match are acked as they are read. Each subscriber may have at most
 // `window` (its connection's max_pending_acks) unacked messages. close (and a dropped connection,
 // and stop) detaches a subscriber: its unacked messages are redelivered, with their delivery
-// count increased. unsubscribe deletes the durable and its cursor.
+// count increased (the durable stays in memory without subscribers, so counts carry over; after a
+// restart they start again at 1). unsubscribe deletes the durable and its cursor.
 //
 // Threading: every public method may be called from any thread. Work runs under the durable's
 // mutex on the blocking pool when the store may block (it reads the store and writes the cursor),

@@ -79,17 +79,45 @@ TEST_F(DurableTest, KeepsWhatIsNotAckedAcrossDetachAndReload) {
   EXPECT_EQ(rec->got[0].body, R"({"keep":1})");
   EXPECT_EQ(rec->got[0].count, 1u);
   d->Ack(1, {rec->got[0].id});
-  d->Detach(1);  // the last subscriber: the durable closes, its cursor stays
+  d->Detach(1);  // the last subscriber: the durable stays, with its counts
   Run();
-  d.reset();
-
+  Publish(R"({"keep":4})");  // while nobody is attached
+  Run();
   auto again = Open(DurableType::kStandard, R"({"keep":true})");
+  EXPECT_EQ(again, d);
   auto rec2 = std::make_shared<Recorder>();
   again->Attach(2, rec2, 10);
   Run();
-  ASSERT_EQ(rec2->got.size(), 2u);  // keep 2 and 3; keep 1 was acked
+  ASSERT_EQ(rec2->got.size(), 3u);  // keep 2 and 3 again (keep 1 was acked), then 4
   EXPECT_EQ(rec2->got[0].body, R"({"keep":2})");
-  EXPECT_EQ(rec2->got[1].body, R"({"keep":3})");
+  EXPECT_EQ(rec2->got[0].count, 2u);
+  EXPECT_EQ(rec2->got[2].body, R"({"keep":4})");
+  EXPECT_EQ(rec2->got[2].count, 1u);
+}
+
+TEST_F(DurableTest, ANewRegistryLoadsTheCursor) {
+  auto d = Open(DurableType::kStandard);
+  auto rec = std::make_shared<Recorder>();
+  d->Attach(1, rec, 10);
+  Run();
+  Publish(R"({"n":1})");
+  Publish(R"({"n":2})");
+  Run();
+  ASSERT_EQ(rec->got.size(), 2u);
+  d->Ack(1, {rec->got[0].id});
+  Run();
+  // As after a restart: another registry over the same stores.
+  DurableRegistry fresh(DurableEnv{broker_, cursors_, blocking_, SystemClock::Instance()});
+  auto loaded = fresh.Open(topic_, "d1", DurableType::kStandard, nullptr, io_.get_executor());
+  ASSERT_TRUE(loaded.ok());
+  auto rec2 = std::make_shared<Recorder>();
+  (*loaded)->Attach(5, rec2, 10);
+  Run();
+  ASSERT_EQ(rec2->got.size(), 1u);
+  EXPECT_EQ(rec2->got[0].body, R"({"n":2})");
+  d->Detach(1);
+  (*loaded)->Detach(5);
+  Run();
 }
 
 TEST_F(DurableTest, WindowAndRedeliveryCount) {
