@@ -1,6 +1,7 @@
 #include "eftl/eftl_api.h"
 
 #include "common/log.h"
+#include "common/random.h"
 #include "core/topic_name.h"
 #include "eftl/codec.h"
 #include "eftl/protocol.h"
@@ -40,6 +41,37 @@ std::shared_ptr<Session> EftlShared::FindSession(const std::string& address) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(address);
   return it == sessions_.end() ? nullptr : it->second.lock();
+}
+
+std::optional<ResumeState> EftlShared::TakeResume(const std::string& client_id,
+                                                  const std::string& id_token,
+                                                  const std::string& user_id) {
+  std::lock_guard lock(mutex_);
+  auto it = resume_.find(client_id);
+  if (it == resume_.end()) return std::nullopt;
+  const bool ok = ConstantTimeEquals(it->second.id_token, id_token) &&
+                  it->second.user_id == user_id &&
+                  it->second.expires > std::chrono::steady_clock::now();
+  if (!ok) return std::nullopt;
+  ResumeState state = std::move(it->second);
+  resume_.erase(it);
+  return state;
+}
+
+void EftlShared::SaveResume(const std::string& client_id, ResumeState state) {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = resume_.find(client_id); it != resume_.end() && it->second.generation > state.generation) {
+    return;  // a later connection of this client already left its state
+  }
+  if (resume_.size() >= options.max_retained_sessions) {
+    for (auto it = resume_.begin(); it != resume_.end();) {
+      it = it->second.expires <= now ? resume_.erase(it) : std::next(it);
+    }
+    if (resume_.size() >= options.max_retained_sessions) return;  // full: this one cannot resume
+  }
+  state.expires = now + std::chrono::seconds(options.session_retention_seconds);
+  resume_[client_id] = std::move(state);
 }
 
 std::optional<std::string> ChannelFromPath(std::string_view path) {

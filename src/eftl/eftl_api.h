@@ -18,9 +18,12 @@
 // threads.
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -71,6 +74,20 @@ struct EftlOptions {
   size_t max_backlog = 10000;         // live events held back by flow control, per connection
   size_t max_pending_requests = 1000; // per connection
   size_t max_map_keys = 10000;        // per key-value map
+  int session_retention_seconds = 300;  // how long a disconnected client may resume
+  size_t max_retained_sessions = 100000;
+};
+
+// What a disconnected client's session leaves for its resume (spec §b.3 step 5): the delivery seq
+// to continue from and the client op seqs already applied (so re-sent ops are acked, not applied
+// twice).
+struct ResumeState {
+  std::string id_token;
+  std::string user_id;
+  uint64_t next_seq = 0;
+  std::deque<int64_t> applied;  // oldest first, bounded
+  uint64_t generation = 0;      // of the connection that left it
+  std::chrono::steady_clock::time_point expires;
 };
 
 class Session;
@@ -89,6 +106,14 @@ struct EftlShared {
   DurableRegistry durables;
   std::atomic<uint64_t> next_handle{1};
 
+  std::atomic<uint64_t> next_generation{1};
+
+  // Resume: Take removes and returns the state when the token and user match and it is not
+  // expired; Save keeps it unless a newer connection of the client saved already.
+  std::optional<ResumeState> TakeResume(const std::string& client_id, const std::string& id_token,
+                                        const std::string& user_id);
+  void SaveResume(const std::string& client_id, ResumeState state);
+
   // Reply addresses of live sessions (request/reply).
   void AddSession(const std::string& address, std::weak_ptr<Session> s);
   void RemoveSession(const std::string& address);
@@ -97,6 +122,7 @@ struct EftlShared {
  private:
   std::mutex mutex_;
   std::unordered_map<std::string, std::weak_ptr<Session>> sessions_;
+  std::unordered_map<std::string, ResumeState> resume_;  // by client id; guarded by mutex_
 };
 
 // Runs `work()` where the store allows (inline for an in-memory store, else on the blocking

@@ -24,6 +24,7 @@ constexpr size_t kMaxMapNameBytes = 256;
 constexpr size_t kMaxMapKeyBytes = 1024;
 constexpr char kMapPrefix[] = "eftl:map:";
 constexpr char kMapKeysPrefix[] = "eftl:mapkeys:";
+constexpr size_t kMaxApplied = 10000;  // remembered client op seqs per session
 
 // WebSocket close reasons are at most 123 bytes.
 std::string CloseReason(std::string s) {
@@ -189,6 +190,7 @@ void Session::OnLogin(const json::object& o) {
   }
   std::string client_id = GetString(o, "client_id").value_or("");
   if (client_id.empty()) client_id = params_.query_client_id;
+  std::string id_token = GetString(o, "id_token").value_or("");
   if (user.size() > kMaxCredentialBytes || password.size() > kMaxCredentialBytes) {
     Send(ErrorFrame(kCloseAuthFailed, "authentication failed: credentials too long"));
     if (auto conn = conn_.lock()) conn->Close(kCloseAuthFailed, "authentication failed");
@@ -230,14 +232,15 @@ void Session::OnLogin(const json::object& o) {
         }
         return shared->deps.password_check(remote, user, password);
       },
-      [weak = weak_from_this(), client_id, max_pending](LoginOutcome outcome) {
+      [weak = weak_from_this(), client_id, id_token, max_pending](LoginOutcome outcome) {
         if (auto self = weak.lock()) {
-          self->LoginDone(std::move(outcome), client_id, static_cast<int>(max_pending));
+          self->LoginDone(std::move(outcome), client_id, id_token, static_cast<int>(max_pending));
         }
       });
 }
 
-void Session::LoginDone(LoginOutcome outcome, std::string client_id, int max_pending) {
+void Session::LoginDone(LoginOutcome outcome, std::string client_id, std::string id_token,
+                        int max_pending) {
   if (state_ != State::kLoggingIn) return;
   auto conn = conn_.lock();
   if (!conn) return;
@@ -260,21 +263,44 @@ void Session::LoginDone(LoginOutcome outcome, std::string client_id, int max_pen
   }
   user_ = std::move(outcome.user);
   client_id_ = client_id.empty() ? "magnetar-" + RandomHex(8) : std::move(client_id);
+  // Resume (spec §b.3 step 5): the same client with the token of its last welcome continues its
+  // delivery seqs and keeps the record of applied ops. Anyone else starts afresh.
+  bool resumed = false;
+  if (!id_token.empty()) {
+    if (auto state = shared_->TakeResume(client_id_, id_token, user_.user_id)) {
+      next_seq_ = state->next_seq;
+      for (int64_t seq : state->applied) MarkApplied(seq);
+      resumed = true;
+    }
+  }
+  id_token_ = RandomHex(16);
+  generation_ = shared_->next_generation++;
   max_pending_ = static_cast<size_t>(max_pending);
   reply_address_ = "_eftl.reply." + RandomHex(12);
   shared_->AddSession(reply_address_, weak_from_this());
   state_ = State::kOpen;
   WelcomeFields w;
   w.client_id = client_id_;
-  w.id_token = RandomHex(16);
+  w.id_token = id_token_;
   w.timeout_seconds = shared_->options.timeout_seconds;
   w.heartbeat_seconds = shared_->options.heartbeat_seconds;
   w.max_size = shared_->options.ws.max_message_bytes;
-  w.resume = false;
+  // "true" unless a resume was asked for and is not possible: then the client must fail its
+  // pending ops and restart its seq tracking.
+  w.resume = resumed || id_token.empty();
   Send(WelcomeFrame(w));
-  Logger("eftl")->info("eFTL login: user '{}' client '{}' on channel '{}'", user_.username,
-                       client_id_, params_.channel);
+  Logger("eftl")->info("eFTL login: user '{}' client '{}' on channel '{}'{}", user_.username,
+                       client_id_, params_.channel, resumed ? " (resumed)" : "");
   ArmTimer(std::min(shared_->options.heartbeat_seconds, shared_->options.timeout_seconds));
+}
+
+void Session::MarkApplied(int64_t seq) {
+  if (!applied_set_.insert(seq).second) return;
+  applied_.push_back(seq);
+  if (applied_.size() > kMaxApplied) {
+    applied_set_.erase(applied_.front());
+    applied_.pop_front();
+  }
 }
 
 // ---- subscriptions -------------------------------------------------------------------------
@@ -568,6 +594,7 @@ void Session::PostRevoked(uint64_t handle, int err, std::string reason) {
 void Session::OnPublish(const json::object& o) {
   auto seq = GetInt(o, "seq");
   if (!seq) return Send(ErrorFrame(kErrPublishFailed, "message without an integer seq"));
+  if (Applied(*seq)) return Send(AckFrame(*seq));  // re-sent after a resume: stored already
   const json::value* body = Get(o, "body");
   if (!body || !body->is_object()) {
     return Send(AckErrorFrame(*seq, kErrPublishFailed, "message without a body object"));
@@ -653,7 +680,10 @@ void Session::Publish(PendingPublish p) {
 }
 
 void Session::OnPublished(int64_t seq, Status status) {
-  if (status.ok()) return Send(AckFrame(seq));
+  if (status.ok()) {
+    MarkApplied(seq);
+    return Send(AckFrame(seq));
+  }
   Send(AckErrorFrame(seq, kErrPublishFailed, "publish failed: " + status.message()));
 }
 
@@ -693,6 +723,7 @@ void Session::OnRequest(const json::object& o) {
 void Session::OnReply(const json::object& o) {
   auto seq = GetInt(o, "seq");
   if (!seq) return Send(ErrorFrame(kErrPublishFailed, "reply without an integer seq"));
+  if (Applied(*seq)) return Send(AckFrame(*seq));
   auto to = GetString(o, "to");
   auto req = GetInt(o, "req");
   const json::value* body = Get(o, "body");
@@ -704,6 +735,7 @@ void Session::OnReply(const json::object& o) {
   auto requester = shared_->FindSession(*to);
   if (!requester) return Send(AckErrorFrame(*seq, kErrPublishFailed, "the requester is gone"));
   requester->PostReply(static_cast<uint64_t>(*req), std::make_shared<const std::string>(EncodeMessage(*message)));
+  MarkApplied(*seq);
   Send(AckFrame(*seq));
 }
 
@@ -787,6 +819,9 @@ void Session::OnMapOp(int op, const json::object& o) {
       (!key || key->empty() || key->size() > kMaxMapKeyBytes || key->find('\n') != std::string::npos)) {
     return reply_error(kErrMapFailed, "key must be a string of 1-1024 bytes without newlines");
   }
+  if (seq && (op == kOpMapSet || op == kOpMapRemove) && Applied(*seq)) {
+    return Send(MapResponseFrame(*seq, ""));  // re-sent after a resume: applied already
+  }
   const bool writes = op != kOpMapGet;
   if (!user_.Has(writes ? auth::Permission::kWrite : auth::Permission::kRead)) {
     return reply_error(kErrMapNotAuthorized, std::string("map request not authorized: ") +
@@ -856,6 +891,7 @@ void Session::OnMapOp(int op, const json::object& o) {
         if (!r.status.ok()) {
           return self->Send(MapErrorFrame(*seq, kErrMapFailed, "map request failed: " + r.status.message()));
         }
+        if (op != kOpMapGet) self->MarkApplied(*seq);
         self->Send(MapResponseFrame(*seq, op == kOpMapGet ? r.value : std::string()));
       });
 }
@@ -877,6 +913,15 @@ void Session::OnClosed(ws::WsConnection&) {
   handle_by_id_.clear();
   backlog_.clear();
   if (!reply_address_.empty()) shared_->RemoveSession(reply_address_);
+  if (!id_token_.empty()) {
+    ResumeState state;
+    state.id_token = id_token_;
+    state.user_id = user_.user_id;
+    state.next_seq = next_seq_;
+    state.applied = applied_;
+    state.generation = generation_;
+    shared_->SaveResume(client_id_, std::move(state));
+  }
 }
 
 }  // namespace magnetar::eftl

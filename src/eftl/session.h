@@ -29,6 +29,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "eftl/eftl_api.h"
 #include "eftl/matcher.h"
@@ -93,7 +94,10 @@ class Session : public ws::WsHandler,
   void OnTimer();
 
   void OnLogin(const boost::json::object& o);
-  void LoginDone(LoginOutcome outcome, std::string client_id, int max_pending);
+  void LoginDone(LoginOutcome outcome, std::string client_id, std::string id_token, int max_pending);
+  // Client op seqs already applied (publish, reply, map set/remove): a resent one is acked only.
+  bool Applied(int64_t seq) const { return applied_set_.count(seq) > 0; }
+  void MarkApplied(int64_t seq);
   void OnSubscribe(const boost::json::object& o);
   void OnUnsubscribe(const boost::json::object& o);
   void OnAck(const boost::json::object& o);
@@ -137,6 +141,11 @@ class Session : public ws::WsHandler,
   std::set<std::string> ensured_topics_;  // topic records known to exist
   std::deque<PendingPublish> publishes_;  // waiting for their topic record, in order
   bool ensuring_ = false;
+
+  std::string id_token_;
+  uint64_t generation_ = 0;
+  std::deque<int64_t> applied_;
+  std::unordered_set<int64_t> applied_set_;
 
   uint64_t next_req_ = 0;
   std::unordered_map<uint64_t, int64_t> requests_;  // req -> the client's request seq

@@ -198,6 +198,9 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--eftl-login-timeout", c.eftl_login_timeout_seconds,
       "eFTL: close a connection that has not logged in after this many seconds")
       ->check(CLI::Range(1, 3600));
+  opt("--eftl-session-retention", c.eftl_session_retention_seconds,
+      "eFTL: seconds a disconnected client may come back with its id_token and resume")
+      ->check(CLI::Range(0, 86400));
   opt("--eftl-max-pending-acks", c.eftl_max_pending_acks,
       "eFTL: unacknowledged deliveries per connection before delivery pauses, when the client "
       "does not ask for its own")

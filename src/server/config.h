@@ -72,6 +72,7 @@ struct ServeConfig {
   int eftl_timeout_seconds = 90;
   int eftl_max_pending_acks = 1000;
   int eftl_login_timeout_seconds = 15;
+  int eftl_session_retention_seconds = 300;
   size_t eftl_max_size = 1 << 20;  // bytes: the welcome's max_size and the frame limit
 
   std::string log_level = "info";

@@ -302,6 +302,7 @@ Status Server::Start() {
     eftl_options.timeout_seconds = std::max(s.config.eftl_timeout_seconds, 2);
     eftl_options.max_pending_acks = s.config.eftl_max_pending_acks;
     eftl_options.login_timeout_seconds = s.config.eftl_login_timeout_seconds;
+    eftl_options.session_retention_seconds = s.config.eftl_session_retention_seconds;
     eftl::EftlDeps eftl_deps{*s.broker,   *s.topics, *s.kv,    *s.cursors,       *s.authenticator,
                              *s.blocking, s.tracker, s.clock, std::move(check)};
     s.eftl = std::make_unique<eftl::EftlApi>(std::move(eftl_deps), eftl_options);

@@ -656,3 +656,44 @@ def test_durable_survives_a_restart(tmp_path):
     finally:
         srv.terminate()
         srv.kill()
+
+
+# ---- resume -------------------------------------------------------------------------------------
+
+
+def test_resume_with_id_token(server, rw):
+    channel, client_id = unique("ch"), unique("client")
+    ws = eftl_open(server, channel)
+    welcome = login(ws, rw.username, rw.token, client_id=client_id)
+    assert welcome["_resume"] == "true" and welcome["client_id"] == client_id
+    subscribe(ws, "s")
+    ack, got = publish_own(ws, 1, {"n": 1}, 1)
+    assert ack == {"op": 9, "seq": 1}
+    last_seq = got[0]["seq"]
+    ws.close()  # dropped: the session is kept for --eftl-session-retention
+    time.sleep(0.2)
+
+    ws = eftl_open(server, channel)
+    welcome = login(ws, rw.username, rw.token, client_id=client_id, id_token=welcome["id_token"])
+    assert welcome["_resume"] == "true", welcome
+    # A publish re-sent with its seq (its ack was lost) is acked, not stored twice.
+    assert publish(ws, 1, {"n": 1}) == {"op": 9, "seq": 1}
+    subscribe(ws, "s")
+    ack, got = publish_own(ws, 2, {"n": 2}, 1)
+    assert got[0]["seq"] > last_seq  # delivery seqs stay monotonic across the reconnect
+    page = rw.api.messages(channel, order="asc")
+    assert [m["payload"] for m in page["messages"]] == [{"n": 1}, {"n": 2}]
+    token = welcome["id_token"]
+    ws.close()
+    time.sleep(0.2)
+
+    # A wrong token (or another client id) cannot resume: _resume "false", seqs start again.
+    ws = eftl_open(server, channel)
+    welcome = login(ws, rw.username, rw.token, client_id=client_id, id_token="not-" + token)
+    assert welcome["_resume"] == "false"
+    ws.close()
+    ws = eftl_open(server, channel)
+    welcome = login(ws, rw.username, rw.token, client_id=client_id, id_token=token)
+    # Only the state the client's latest connection left can be resumed: that was the refused one.
+    assert welcome["_resume"] == "false"
+    ws.close()
