@@ -25,6 +25,7 @@ constexpr size_t kMaxMapKeyBytes = 1024;
 constexpr char kMapPrefix[] = "eftl:map:";
 constexpr char kMapKeysPrefix[] = "eftl:mapkeys:";
 constexpr size_t kMaxApplied = 10000;  // remembered client op seqs per session
+constexpr size_t kMaxLastValueScan = 10000;  // messages read back for a last-value snapshot
 
 // WebSocket close reasons are at most 123 bytes.
 std::string CloseReason(std::string s) {
@@ -337,11 +338,12 @@ void Session::OnSubscribe(const json::object& o) {
   const std::string type = GetString(o, "type").value_or("");
   const std::string key = GetString(o, "key").value_or("");
   DurableType durable_type = DurableType::kStandard;
+  const bool last_value = type == "last-value";
   if (type == "shared") durable_type = DurableType::kShared;
-  else if (type == "last-value") return invalid("last-value durables are not supported by this server yet");
-  else if (!type.empty() && type != "standard") return invalid("type must be standard, shared or last-value");
+  else if (!last_value && !type.empty() && type != "standard") return invalid("type must be standard, shared or last-value");
   if (durable.empty() && !type.empty()) return invalid("type '" + type + "' needs a durable name");
-  if (!key.empty()) return invalid("key is only for last-value durables");
+  if (!key.empty() && !last_value) return invalid("key is only for last-value durables");
+  if (last_value && key.empty()) return invalid("a last-value durable needs a key field");
   if (durable.size() > kMaxIdBytes) return invalid("durable name longer than 256 bytes");
   std::string topic = params_.default_topic;
   if (auto dest = matcher->StringTerm("_dest")) {
@@ -360,7 +362,11 @@ void Session::OnSubscribe(const json::object& o) {
   }
   // Re-subscribing with a known id replaces the old subscription (clients do so on reconnect).
   if (auto it = handle_by_id_.find(*id); it != handle_by_id_.end()) RemoveSub(it->second);
-  if (!durable.empty()) {
+  if (last_value && !matcher->StringTerm(key)) {
+    return invalid("a last-value subscription's matcher must pin the key field '" + key +
+                   "' to one string value");
+  }
+  if (!durable.empty() && !last_value) {
     return SubscribeDurable(*id, core::TopicKey{user_.user_id, topic}, durable, durable_type,
                             std::make_shared<const Matcher>(std::move(matcher).value()), mode,
                             GetFlag(o, "stopped", false));
@@ -371,12 +377,62 @@ void Session::OnSubscribe(const json::object& o) {
   sub.topic = core::TopicKey{user_.user_id, topic};
   sub.ack = mode;
   sub.stopped = GetFlag(o, "stopped", false);
+  if (last_value) {
+    sub.ack = AckMode::kNone;  // last-value durables do not track acks
+    sub.awaiting_snapshot = true;
+  }
   subs_.emplace(handle, sub);
   handle_by_id_[*id] = handle;
-  shared_->fanout.Add(sub.topic, handle,
-                      std::make_shared<const Matcher>(std::move(matcher).value()),
+  auto shared_matcher = std::make_shared<const Matcher>(std::move(matcher).value());
+  // Live first, then the snapshot: nothing published in between is missed.
+  shared_->fanout.Add(sub.topic, handle, shared_matcher,
                       std::weak_ptr<DeliveryTarget>(shared_from_this()));
   Send(SubscribedFrame(*id));
+  if (last_value) SendSnapshot(handle, shared_matcher);
+}
+
+// Last-value (spec §c.2): the newest message of the topic that matches (so with the subscriber's
+// key value) is delivered at once. The topic's log is the store: newest first, bounded scan.
+void Session::SendSnapshot(uint64_t handle, std::shared_ptr<const Matcher> matcher) {
+  auto conn = conn_.lock();
+  if (!conn) return;
+  const core::TopicKey topic = subs_[handle].topic;
+  RunStoreWork(
+      *shared_, conn->executor(),
+      [shared = shared_, topic, matcher]() -> Result<std::string> {
+        core::ReadRequest request;
+        request.descending = true;
+        request.limit = 100;
+        size_t scanned = 0;
+        while (scanned < kMaxLastValueScan) {
+          auto page = shared->deps.broker.store().Read(topic, request);
+          if (!page.ok()) {
+            if (page.status().code() == StatusCode::kNotFound) return std::string();
+            return page.status();
+          }
+          for (const auto& m : page->messages) {
+            const Message decoded = FromStored(*m);
+            if (matcher->Matches(decoded)) return EncodeMessage(decoded);
+            request.before = m->id;
+          }
+          scanned += page->messages.size();
+          if (!page->has_more || page->messages.empty()) break;
+        }
+        return std::string();
+      },
+      [weak = weak_from_this(), handle](Result<std::string> snapshot) {
+        auto self = weak.lock();
+        if (!self || self->state_ != State::kOpen) return;
+        auto it = self->subs_.find(handle);
+        if (it == self->subs_.end()) return;
+        it->second.awaiting_snapshot = false;
+        if (!snapshot.ok()) {
+          Logger("eftl")->warn("eFTL last-value snapshot failed: {}", snapshot.status().message());
+          return;
+        }
+        if (it->second.got_live || snapshot->empty() || it->second.stopped) return;
+        self->Send(EventFrame(it->second.id, ++self->next_seq_, *snapshot, EventExtras{}));
+      });
 }
 
 void Session::SubscribeDurable(std::string id, core::TopicKey topic, std::string name,
@@ -480,6 +536,7 @@ void Session::Deliver(uint64_t handle, BodyPtr body, std::optional<RequestInfo> 
   if (state_ != State::kOpen) return;
   auto it = subs_.find(handle);
   if (it == subs_.end() || it->second.stopped) return;
+  if (it->second.awaiting_snapshot) it->second.got_live = true;
   if (it->second.ack != AckMode::kNone && (outstanding_.size() >= max_pending_ || !backlog_.empty())) {
     if (backlog_.size() >= shared_->options.max_backlog) {
       backlog_.pop_front();

@@ -71,6 +71,10 @@ class Session : public ws::WsHandler,
     AckMode ack = AckMode::kAuto;
     bool stopped = false;
     std::shared_ptr<Durable> durable;  // null: a live subscription
+    // Last-value: its snapshot (the newest matching message) is being read; a live event that
+    // arrives meanwhile is at least as new, and then the snapshot is not sent.
+    bool awaiting_snapshot = false;
+    bool got_live = false;
   };
   struct Outstanding {
     uint64_t handle = 0;
@@ -115,6 +119,7 @@ class Session : public ws::WsHandler,
   void SubscribeDurable(std::string id, core::TopicKey topic, std::string name, DurableType type,
                         std::shared_ptr<const Matcher> matcher, AckMode mode, bool stopped);
   void DeliverDurable(uint64_t handle, BodyPtr body, MessageId id, uint32_t count);
+  void SendSnapshot(uint64_t handle, std::shared_ptr<const Matcher> matcher);
   void PumpPublishes();
   void Publish(PendingPublish p);
   void OnPublished(int64_t seq, Status status);

@@ -404,8 +404,10 @@ def test_invalid_subscribe_options(server, rw):
     assert subscribe(ws, "b", key="k")["err"] == 22
     assert subscribe(ws, "c", type="shared")["err"] == 22  # a type needs a durable name
     assert subscribe(ws, "d", type="bogus", durable="x")["err"] == 22
-    f = subscribe(ws, "e", type="last-value", durable="lv", key="k")
-    assert f["err"] == 22 and "last-value" in f["reason"]
+    f = subscribe(ws, "e", type="last-value", durable="lv")
+    assert f["err"] == 22 and "key" in f["reason"]
+    f = subscribe(ws, "f", '{"k":true}', type="last-value", durable="lv", key="k")
+    assert f["err"] == 22 and "pin" in f["reason"]
 
 
 def test_unsubscribe_stops_deliveries(server, rw):
@@ -697,3 +699,24 @@ def test_resume_with_id_token(server, rw):
     # Only the state the client's latest connection left can be resumed: that was the refused one.
     assert welcome["_resume"] == "false"
     ws.close()
+
+
+def test_last_value_durable(server, rw):
+    channel = unique("ch")
+    pub = connect(server, rw, channel)
+    for seq, (flight, gate) in enumerate([("954", "A1"), ("100", "B2"), ("954", "A7"), ("100", "B3")], 1):
+        assert publish(pub, seq, {"flight_num": flight, "gate": gate}) == {"op": 9, "seq": seq}
+    ws = connect(server, rw, channel)
+    f = subscribe(ws, "lv", '{"flight_num":"954"}', durable="flights", type="last-value", key="flight_num")
+    assert f == {"op": 4, "id": "lv"}
+    first = events(ws, 1)[0]
+    assert first["body"] == {"flight_num": "954", "gate": "A7"}  # only the newest for its key
+    no_frame(ws)
+    publish(pub, 9, {"flight_num": "100", "gate": "B9"})
+    publish(pub, 10, {"flight_num": "954", "gate": "A9"})
+    assert events(ws, 1)[0]["body"] == {"flight_num": "954", "gate": "A9"}
+    no_frame(ws)  # no acks were needed and nothing else comes
+    # A key value with nothing stored yet: nothing at once, then live updates.
+    ws2 = connect(server, rw, channel)
+    subscribe(ws2, "lv2", '{"flight_num":"777"}', durable="flights", type="last-value", key="flight_num")
+    no_frame(ws2)
