@@ -1,7 +1,8 @@
 #include "eftl/codec.h"
 
-#include <boost/json/parse.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_stack.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -80,7 +81,7 @@ void Message::Set(std::string name, Field field) {
       return;
     }
   }
-  fields.emplace_back(std::move(name), std::move(field));
+  fields.push_back(NamedField{std::move(name), std::move(field)});
 }
 
 // ---- decoding ------------------------------------------------------------------------------
@@ -110,6 +111,14 @@ bool NonFinite(std::string_view s, double* out) {
     return false;
   }
   return true;
+}
+
+// A message whose only field is named like a wrapper would read back as a typed value: the
+// encoding cannot carry it (only the lenient decoder can produce one).
+bool Ambiguous(const Message& m) {
+  if (m.fields.size() != 1) return false;
+  const std::string& n = m.fields.front().name;
+  return n == "_d_" || n == "_m_" || n == "_o_";
 }
 
 // A JSON number as a double (wire doubles may be written as integers: {"_d_":1}).
@@ -206,6 +215,10 @@ class Decoder {
         }
         Message nested;
         if (Status s = DecodeObject(o, depth + 1, &nested); !s.ok()) return s;
+        if (Ambiguous(nested)) {  // lenient only (see Ambiguous)
+          *keep = false;
+          return Status::Ok();
+        }
         *f = Field::Nested(std::move(nested));
         return Status::Ok();
       }
@@ -303,6 +316,7 @@ class Decoder {
         if (WrapperOf(e.get_object()) != Wrapper::kNone && !lenient()) return mixed();
         Message m;
         if (Status s = DecodeObject(e.get_object(), depth + 2, &m); !s.ok()) return s;
+        if (Ambiguous(m)) return mixed();  // lenient only
         f->messages.push_back(std::move(m));
       }
       return Status::Ok();
@@ -334,13 +348,103 @@ Result<Message> DecodeMessage(const json::value& value, DecodeMode mode) {
   return m;
 }
 
-Result<Message> ParseMessage(std::string_view text, DecodeMode mode) {
+namespace {
+
+// Builds a json::value like json::parse, except that doubles are converted with std::from_chars
+// (correctly rounded): Boost.JSON 1.81's own conversion can be one unit in the last place off,
+// and a double must read back exactly as it was written.
+struct ExactHandler {
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  using ec_t = boost::system::error_code;
+
+  json::value_stack st;
+  std::string number;  // the parts of a number split across input buffers
+
+  bool on_document_begin(ec_t&) { return true; }
+  bool on_document_end(ec_t&) { return true; }
+  bool on_object_begin(ec_t&) { return true; }
+  bool on_object_end(std::size_t n, ec_t&) {
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(ec_t&) { return true; }
+  bool on_array_end(std::size_t n, ec_t&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, ec_t&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, ec_t&) {
+    st.push_key(s);
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, ec_t&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, ec_t&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(json::string_view s, ec_t&) {
+    number.append(s.data(), s.size());
+    return true;
+  }
+  bool on_int64(int64_t v, json::string_view, ec_t&) {
+    number.clear();
+    st.push_int64(v);
+    return true;
+  }
+  bool on_uint64(uint64_t v, json::string_view, ec_t&) {
+    number.clear();
+    st.push_uint64(v);
+    return true;
+  }
+  bool on_double(double v, json::string_view s, ec_t&) {
+    number.append(s.data(), s.size());
+    double exact = 0;
+    auto r = std::from_chars(number.data(), number.data() + number.size(), exact);
+    if (r.ec == std::errc() && r.ptr == number.data() + number.size()) v = exact;
+    number.clear();
+    st.push_double(v);
+    return true;
+  }
+  bool on_bool(bool b, ec_t&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(ec_t&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(json::string_view, ec_t&) { return true; }
+  bool on_comment(json::string_view, ec_t&) { return true; }
+};
+
+}  // namespace
+
+Result<json::value> ParseJson(std::string_view text, int max_depth) {
   json::parse_options opts;
-  opts.max_depth = 2 * kMaxDepth + 4;  // arrays and wrappers add levels; DecodeObject has the rule
+  opts.max_depth = static_cast<std::size_t>(max_depth);
+  json::basic_parser<ExactHandler> parser(opts);
+  parser.handler().st.reset();
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, opts);
-  if (ec) return InvalidArgument("message is not valid JSON: " + ec.message());
-  return DecodeMessage(v, mode);
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (!ec && used < text.size()) ec = json::error::extra_data;
+  if (ec) return InvalidArgument(ec.message());
+  return parser.handler().st.release();
+}
+
+Result<Message> ParseMessage(std::string_view text, DecodeMode mode) {
+  // Arrays and wrappers add levels; DecodeObject applies kMaxDepth itself.
+  auto v = ParseJson(text, 2 * kMaxDepth + 4);
+  if (!v.ok()) return InvalidArgument("message is not valid JSON: " + v.status().message());
+  return DecodeMessage(*v, mode);
 }
 
 // ---- encoding ------------------------------------------------------------------------------

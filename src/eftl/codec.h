@@ -18,7 +18,7 @@
 // Bounded: nesting deeper than kMaxDepth is refused (both modes), and the caller bounds the text
 // (the WebSocket frame limit). Pure: no server dependencies, so the client and fuzzers link it.
 
-#include <boost/json/fwd.hpp>
+#include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <string>
@@ -69,9 +69,16 @@ struct Field {
   static Field Nested(Message m);
 };
 
+// A plain struct rather than std::pair: pair's traits need Field (and so Message) complete,
+// which clang checks while Message is still being defined.
+struct NamedField {
+  std::string name;
+  Field field;
+};
+
 // Fields in the order they were given; names are unique (a later duplicate replaces).
 struct Message {
-  std::vector<std::pair<std::string, Field>> fields;
+  std::vector<NamedField> fields;
 
   const Field* Find(std::string_view name) const;
   void Set(std::string name, Field field);
@@ -82,6 +89,9 @@ enum class DecodeMode { kWire, kLenient };
 
 // `value` must be a JSON object.
 Result<Message> DecodeMessage(const boost::json::value& value, DecodeMode mode);
+// JSON text -> value, like boost::json::parse but with correctly rounded doubles (so doubles
+// keep their exact value) and a nesting limit. Every eFTL frame is read with it.
+Result<boost::json::value> ParseJson(std::string_view text, int max_depth);
 // Parses `text` (a JSON object) then decodes it.
 Result<Message> ParseMessage(std::string_view text, DecodeMode mode);
 

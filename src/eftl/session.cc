@@ -141,11 +141,11 @@ void Session::OnBinary(ws::WsConnection&, std::string_view) {
 void Session::OnText(ws::WsConnection&, std::string_view text) {
   if (state_ == State::kClosed) return;
   last_received_ = std::chrono::steady_clock::now();
-  json::parse_options opts;
-  opts.max_depth = 2 * kMaxDepth + 8;
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, opts);
-  if (ec) return Fail(kCloseProtocolError, kCloseProtocolError, "invalid JSON: " + ec.message());
+  auto parsed = ParseJson(text, 2 * kMaxDepth + 8);  // exact doubles: bodies are stored as read
+  if (!parsed.ok()) {
+    return Fail(kCloseProtocolError, kCloseProtocolError, "invalid JSON: " + parsed.status().message());
+  }
+  const json::value& v = *parsed;
   if (!v.is_object()) return Fail(kCloseProtocolError, kCloseProtocolError, "a frame must be a JSON object");
   const json::object& o = v.get_object();
   auto op = GetInt(o, "op");

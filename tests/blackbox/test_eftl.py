@@ -350,7 +350,8 @@ def test_typed_fields_survive_the_server(server, rw):
     body = {"s": "h\u00e9llo", "l": -9223372036854775808, "d": {"_d_": 0.1}, "nan": {"_d_": "NaN"},
             "inf": {"_d_": "+Inf"}, "ninf": {"_d_": "-Infinity"}, "t": {"_m_": 1700000000123},
             "o": {"_o_": base64.b64encode(b"\x00\xff").decode()}, "m": {"inner": {"x": 1}},
-            "sa": ["a"], "la": [1, 2], "da": [{"_d_": 1.5}], "ta": [{"_m_": 5}], "ma": [{"k": "v"}], "e": []}
+            "sa": ["a"], "la": [1, 2], "da": [{"_d_": 1.5}], "ta": [{"_m_": 5}], "ma": [{"k": "v"}], "e": [],
+            "exact": {"_d_": 1.7000000001e+55}, "tiny": {"_d_": 2.2250738585072014e-308}}
     assert publish(pub, 1, body)["op"] == 9
     got = events(sub, 1)[0]["body"]
     assert got["s"] == "h\u00e9llo" and got["l"] == -9223372036854775808
@@ -360,6 +361,8 @@ def test_typed_fields_survive_the_server(server, rw):
     assert got["m"] == {"inner": {"x": 1}}
     assert got["sa"] == ["a"] and got["la"] == [1, 2] and got["da"] == [{"_d_": 1.5}]
     assert got["ta"] == [{"_m_": 5}] and got["ma"] == [{"k": "v"}] and got["e"] == []
+    # Doubles keep their exact value (no rounding on the way through the server).
+    assert got["exact"]["_d_"] == 1.7000000001e+55 and got["tiny"]["_d_"] == 2.2250738585072014e-308
 
 
 @pytest.mark.parametrize("body, words", [

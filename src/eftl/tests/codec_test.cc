@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -82,6 +83,22 @@ TEST(EftlCodec, DoublesKeepTheirExactValue) {
   EXPECT_EQ(Wire(EncodeMessage(m)).Find("v")->type, FieldType::kDouble);
 }
 
+TEST(EftlCodec, DoublesReadBackCorrectlyRounded) {
+  // Found by fuzz_eftl_message: Boost.JSON 1.81 alone reads some of these one ulp off.
+  for (const char* text : {"1.7000000001e+55", "17000000000999999999999999999999999999999999999999999999900.5",
+                           "2.2250738585072014e-308", "9007199254740993.0", "0.30000000000000004"}) {
+    Message m = Wire(std::string(R"({"d":{"_d_":)") + text + "}}");
+    double expect = 0;
+    std::string_view t(text);
+    std::from_chars(t.data(), t.data() + t.size(), expect);
+    EXPECT_EQ(m.Find("d")->real, expect) << text;
+    const std::string once = EncodeMessage(m);
+    EXPECT_EQ(EncodeMessage(Wire(once)), once);
+  }
+  EXPECT_FALSE(ParseJson("{} x", 8).ok());
+  EXPECT_FALSE(ParseJson("[[[[1]]]]", 2).ok());
+}
+
 TEST(EftlCodec, WireModeRefusesWhatIsNotAFieldType) {
   EXPECT_NE(Error(R"({"b":true})").find("booleans"), std::string::npos);
   EXPECT_NE(Error(R"({"n":null})").find("null"), std::string::npos);
@@ -124,8 +141,21 @@ TEST(EftlCodec, LenientModeMapsAnyJsonObject) {
   EXPECT_EQ(m->Find("bad"), nullptr);
   EXPECT_EQ(m->Find("flags")->texts, (std::vector<std::string>{"true", "false"}));
   EXPECT_EQ(m->Find("big")->type, FieldType::kDouble);
-  // A malformed wrapper is only a nested message there.
-  EXPECT_EQ(m->Find("fake")->type, FieldType::kMessage);
+  // A malformed wrapper would read back as a typed value: left out.
+  EXPECT_EQ(m->Find("fake"), nullptr);
+}
+
+TEST(EftlCodec, LenientOutputIsAlwaysAValidWireMessage) {
+  // Found by fuzz_eftl_message: objects that only look like wrappers once nulls are dropped.
+  for (const char* text : {R"({"d":{"_m_":1.5}})", R"({"a":{"_d_":1,"z":null}})",
+                           R"({"ma":[{"a":1},{"_o_":"x","n":null}]})", R"({"k":{"_m_":{"x":1}}})"}) {
+    auto lenient = ParseMessage(text, DecodeMode::kLenient);
+    ASSERT_TRUE(lenient.ok()) << text;
+    const std::string once = EncodeMessage(*lenient);
+    auto wire = ParseMessage(once, DecodeMode::kWire);
+    ASSERT_TRUE(wire.ok()) << text << " -> " << once << ": " << wire.status().message();
+    EXPECT_EQ(EncodeMessage(*wire), once);
+  }
 }
 
 TEST(EftlCodec, Base64IsStrict) {
