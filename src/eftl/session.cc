@@ -24,6 +24,7 @@ constexpr size_t kMaxMapNameBytes = 256;
 constexpr size_t kMaxMapKeyBytes = 1024;
 constexpr char kMapPrefix[] = "eftl:map:";
 constexpr char kMapKeysPrefix[] = "eftl:mapkeys:";
+constexpr size_t kMaxEarlyFrames = 64;  // ops held while the login is checked
 constexpr size_t kMaxApplied = 10000;  // remembered client op seqs per session
 constexpr size_t kMaxLastValueScan = 10000;  // messages read back for a last-value snapshot
 
@@ -156,7 +157,12 @@ void Session::OnText(ws::WsConnection&, std::string_view text) {
     return OnLogin(o);
   }
   if (state_ == State::kLoggingIn) {
-    return Fail(kClosePolicy, kClosePolicy, "op " + std::to_string(*op) + " before the welcome");
+    // A client may pipeline ops behind its login: they run once it is welcomed (bounded).
+    if (early_frames_.size() >= kMaxEarlyFrames) {
+      return Fail(kClosePolicy, kClosePolicy, "too many ops before the welcome");
+    }
+    early_frames_.emplace_back(text);
+    return;
   }
   switch (*op) {
     case kOpLogin: return Send(ErrorFrame(kErrUnsupported, "already logged in"));
@@ -258,6 +264,7 @@ void Session::LoginDone(LoginOutcome outcome, std::string client_id, std::string
       default: reason = "authentication failed"; break;
     }
     Send(ErrorFrame(code, reason));
+    early_frames_.clear();
     state_ = State::kAwaitLogin;
     conn->Close(code, CloseReason(reason));
     return;
@@ -293,6 +300,12 @@ void Session::LoginDone(LoginOutcome outcome, std::string client_id, std::string
   Logger("eftl")->info("eFTL login: user '{}' client '{}' on channel '{}'{}", user_.username,
                        client_id_, params_.channel, resumed ? " (resumed)" : "");
   ArmTimer(std::min(shared_->options.heartbeat_seconds, shared_->options.timeout_seconds));
+  std::vector<std::string> early = std::move(early_frames_);
+  early_frames_.clear();
+  for (const std::string& frame : early) {
+    if (state_ != State::kOpen) break;
+    OnText(*conn, frame);
+  }
 }
 
 void Session::MarkApplied(int64_t seq) {

@@ -30,6 +30,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "eftl/eftl_api.h"
 #include "eftl/matcher.h"
@@ -147,6 +148,7 @@ class Session : public ws::WsHandler,
   std::deque<PendingPublish> publishes_;  // waiting for their topic record, in order
   bool ensuring_ = false;
 
+  std::vector<std::string> early_frames_;  // ops sent before the welcome: run after it
   std::string id_token_;
   uint64_t generation_ = 0;
   std::deque<int64_t> applied_;

@@ -723,3 +723,15 @@ def test_last_value_durable(server, rw):
     ws2 = connect(server, rw, channel)
     subscribe(ws2, "lv2", '{"flight_num":"777"}', durable="flights", type="last-value", key="flight_num")
     no_frame(ws2)
+
+
+def test_ops_pipelined_behind_the_login_run_after_the_welcome(server, rw):
+    channel = unique("ch")
+    ws = eftl_open(server, channel)
+    send(ws, {"op": 1, "user": rw.username, "password": rw.token})
+    send(ws, {"op": 3, "id": "early"})
+    send(ws, {"op": 8, "seq": 1, "body": {"n": 1}})
+    assert recv(ws)["op"] == 2
+    assert recv(ws) == {"op": 4, "id": "early"}
+    frames = [recv(ws), recv(ws)]
+    assert sorted(f["op"] for f in frames) == [7, 9]
