@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 import socket
 import time
+import urllib.parse
 
 import pytest
 import websocket
@@ -735,3 +735,31 @@ def test_ops_pipelined_behind_the_login_run_after_the_welcome(server, rw):
     assert recv(ws) == {"op": 4, "id": "early"}
     frames = [recv(ws), recv(ws)]
     assert sorted(f["op"] for f in frames) == [7, 9]
+
+
+def test_pulsar_websocket_and_eftl_share_topics(server, rw):
+    topic = unique("px")
+    token = urllib.parse.quote(rw.token)
+    base = f"ws://127.0.0.1:{server.port}/ws/v2"
+    ws = connect(server, rw, topic)
+    subscribe(ws, "1")
+    # Pulsar producer -> eFTL subscriber: a JSON-object payload reads as fields.
+    producer = websocket.create_connection(f"{base}/producer/persistent/{rw.username}/default/{topic}?token={token}",
+                                           timeout=5, suppress_origin=True)
+    payload = base64.b64encode(json.dumps({"from": "pulsar", "n": 7}).encode()).decode()
+    producer.send(json.dumps({"payload": payload}))
+    assert json.loads(producer.recv())["result"] == "ok"
+    assert events(ws, 1)[0]["body"] == {"from": "pulsar", "n": 7}
+    producer.send(json.dumps({"payload": base64.b64encode(b"\x00\x01raw").decode()}))
+    assert json.loads(producer.recv())["result"] == "ok"
+    assert events(ws, 1)[0]["body"] == {"_data": {"_o_": base64.b64encode(b"\x00\x01raw").decode()}}
+    producer.close()
+    # eFTL publish -> Pulsar reader from the earliest message: the stored eFTL JSON as payload.
+    ack, _ = publish_own(ws, 1, {"from": "eftl", "d": {"_d_": 0.5}}, 1)
+    assert ack == {"op": 9, "seq": 1}
+    reader = websocket.create_connection(
+        f"{base}/reader/persistent/{rw.username}/default/{topic}?token={token}&messageId=earliest",
+        timeout=5, suppress_origin=True)
+    payloads = [base64.b64decode(json.loads(reader.recv())["payload"]) for _ in range(3)]
+    assert json.loads(payloads[2]) == {"from": "eftl", "d": {"_d_": 0.5}}
+    reader.close()
