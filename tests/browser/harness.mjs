@@ -56,7 +56,7 @@ export class MagnetarServer {
       PULSAR_BOOTSTRAP_ADMIN_USERNAME: this.adminUsername,
       PULSAR_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
     });
-    this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port),
+    this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port), '--eftl-port', '0',
       '--storage', 'memory', ...this.extraArgs], { env, stdio: ['ignore', log, log], cwd: ARTIFACTS });
     this.exited = new Promise((ok) => this.proc.on('exit', (code, signal) => ok({ code, signal })));
     const deadline = Date.now() + readyTimeoutMs;
