@@ -20,7 +20,7 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/magnetar-profile.XXXXXX")
 password="profile-$RANDOM$RANDOM"
 taskset -c 1 env -i PATH="$PATH" PULSAR_JWT_SECRET_KEY="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-  "$build/src/server/magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --threads 1 --storage memory \
+  "$build/src/server/magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --threads 1 --storage memory \
   --data-dir "$out/data" --log-level warning --rate-limit-login 0 --rate-limit-publish 0 \
   --rate-limit-bulk 0 --ws-max-per-user 1000000 --poll-max-per-user 1000000 >"$out/server.log" 2>&1 &
 server=$!

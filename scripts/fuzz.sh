@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 dir=build-fuzz
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(fuzz_http_json fuzz_http_request fuzz_ws_frame fuzz_pulsar_frame)
+[ ${#targets[@]} -eq 0 ] && targets=(fuzz_http_json fuzz_http_request fuzz_ws_frame fuzz_pulsar_frame fuzz_eftl_message)
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"

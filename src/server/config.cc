@@ -195,6 +195,28 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--advertised-address", c.advertised_address,
       "Pulsar: the host (or host:port) that topic lookups send clients to. Default: --host (or "
       "127.0.0.1 when it is a wildcard) and the Pulsar port");
+  opt("--eftl-port", c.eftl_port,
+      "eFTL channel port (WebSocket, subprotocol v1.eftl.tibco.com); 0 picks a free port, -1 "
+      "turns eFTL off")
+      ->check(CLI::Range(-1, 65535));
+  opt("--eftl-heartbeat", c.eftl_heartbeat_seconds, "eFTL: seconds between server heartbeats")
+      ->check(CLI::Range(1, 3600));
+  opt("--eftl-timeout", c.eftl_timeout_seconds,
+      "eFTL: close a client silent this many seconds (also told to clients in the welcome)")
+      ->check(CLI::Range(2, 86400));
+  opt("--eftl-login-timeout", c.eftl_login_timeout_seconds,
+      "eFTL: close a connection that has not logged in after this many seconds")
+      ->check(CLI::Range(1, 3600));
+  opt("--eftl-session-retention", c.eftl_session_retention_seconds,
+      "eFTL: seconds a disconnected client may come back with its id_token and resume")
+      ->check(CLI::Range(0, 86400));
+  opt("--eftl-max-pending-acks", c.eftl_max_pending_acks,
+      "eFTL: unacknowledged deliveries per connection before delivery pauses, when the client "
+      "does not ask for its own")
+      ->check(CLI::Range(1, 1'000'000));
+  opt("--eftl-max-size", c.eftl_max_size,
+      "eFTL: largest frame in bytes (the welcome's max_size; larger closes with 1009)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   opt("--log-level", c.log_level, "trace, debug, info, warning, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical"}));
   opt("--log-format", c.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));

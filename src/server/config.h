@@ -71,6 +71,14 @@ struct ServeConfig {
   // what LOOKUP tells clients to connect to ("host" or "host:port"; empty = --host and the port).
   int pulsar_port = 6650;
   std::string advertised_address;
+  // eFTL channel (spec/eftl.md): its own listener; 0 picks a free port, -1 turns it off.
+  int eftl_port = 9191;
+  int eftl_heartbeat_seconds = 30;
+  int eftl_timeout_seconds = 90;
+  int eftl_max_pending_acks = 1000;
+  int eftl_login_timeout_seconds = 15;
+  int eftl_session_retention_seconds = 300;
+  size_t eftl_max_size = 1 << 20;  // bytes: the welcome's max_size and the frame limit
 
   std::string log_level = "info";
   std::string log_format = "text";

@@ -16,6 +16,7 @@
 #include "common/message_metrics.h"
 #include "common/random.h"
 #include "core/broker.h"
+#include "eftl/eftl_api.h"
 #include "http/http_service.h"
 #include "net/blocking_pool.h"
 #include "net/connection_tracker.h"
@@ -24,6 +25,7 @@
 #include "net/tls.h"
 #include "pulsar/pulsar_service.h"
 #include "pulsar_ws/pulsar_ws_api.h"
+#include "relay/password_login.h"
 #include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
 #include "server/startup_guards.h"
@@ -87,6 +89,11 @@ struct Server::Impl {
   std::shared_ptr<net::Listener> pulsar_listener;
   std::unique_ptr<relay::RateLimiter> no_rate_limits;  // --rate-limits off
   std::shared_ptr<net::Listener> listener;
+  // eFTL: its own port, HTTP service and login rate limiter (--eftl-port -1: none of them).
+  std::unique_ptr<http::HttpService> eftl_http;
+  std::unique_ptr<eftl::EftlApi> eftl;
+  std::unique_ptr<relay::RateLimiter> eftl_login_limiter;
+  std::shared_ptr<net::Listener> eftl_listener;
 
   std::thread sweeper;
   std::mutex sweep_mutex;
@@ -291,6 +298,63 @@ Status Server::Start() {
   s.pulsar_ws = std::make_unique<pulsar_ws::PulsarWsApi>(pulsar_ws_deps, pulsar_ws_options);
   s.pulsar_ws->Register(*s.http);
 
+  if (s.config.eftl_port >= 0) {
+    if (s.config.rate_limits) {
+      s.eftl_login_limiter = std::make_unique<relay::LocalRateLimiter>(s.clock);
+    } else {
+      s.eftl_login_limiter = std::make_unique<relay::UnlimitedRateLimiter>();
+    }
+    // The relay's password check and limit (POST /auth/login's), for eFTL logins with a password.
+    eftl::PasswordCheck check = [&s](const std::string& client, const std::string& username,
+                                     const std::string& password) {
+      eftl::LoginOutcome out;
+      const int limit = s.config.rate_limit_login;
+      auto decision = s.eftl_login_limiter->Hit("eftl-login", client, limit);
+      if (!decision.allowed) {
+        out.kind = eftl::LoginOutcome::Kind::kRateLimited;
+        out.detail = "rate limit exceeded: " + std::to_string(limit) + " per 1 minute";
+        return out;
+      }
+      relay::PasswordLogin login = relay::CheckPasswordLogin(*s.users, username, password);
+      switch (login.kind) {
+        case relay::PasswordLogin::Kind::kOk:
+          out.kind = eftl::LoginOutcome::Kind::kOk;
+          out.user = std::move(login.user);
+          break;
+        case relay::PasswordLogin::Kind::kInactive: out.kind = eftl::LoginOutcome::Kind::kInactive; break;
+        case relay::PasswordLogin::Kind::kBadCredentials:
+          out.kind = eftl::LoginOutcome::Kind::kBadCredentials;
+          break;
+        case relay::PasswordLogin::Kind::kError:
+          out.kind = eftl::LoginOutcome::Kind::kError;
+          out.detail = "user store unavailable";
+          break;
+      }
+      return out;
+    };
+    eftl::EftlOptions eftl_options;
+    eftl_options.ws.max_message_bytes = s.config.eftl_max_size;
+    eftl_options.heartbeat_seconds = s.config.eftl_heartbeat_seconds;
+    eftl_options.timeout_seconds = std::max(s.config.eftl_timeout_seconds, 2);
+    eftl_options.max_pending_acks = s.config.eftl_max_pending_acks;
+    eftl_options.login_timeout_seconds = s.config.eftl_login_timeout_seconds;
+    eftl_options.session_retention_seconds = s.config.eftl_session_retention_seconds;
+    eftl::EftlDeps eftl_deps{*s.broker,   *s.topics, *s.kv,    *s.cursors,       *s.authenticator,
+                             *s.blocking, s.tracker, s.clock, std::move(check)};
+    s.eftl = std::make_unique<eftl::EftlApi>(std::move(eftl_deps), eftl_options);
+    s.eftl_http = std::make_unique<http::HttpService>(http_options, s.tracker);
+    s.eftl->Register(*s.eftl_http);
+    s.eftl_listener = std::make_shared<net::Listener>(
+        *s.io, [http = s.eftl_http.get()](boost::asio::ip::tcp::socket socket) {
+          http->Accept(std::move(socket));
+        });
+    if (Status st = s.eftl_listener->Listen(s.config.host, static_cast<uint16_t>(s.config.eftl_port));
+        !st.ok()) {
+      return Unavailable("eFTL port " + std::to_string(s.config.eftl_port) + ": " + st.message() +
+                         " (--eftl-port: 0 picks a free port, -1 turns eFTL off)");
+    }
+  }
+
   s.listener = std::make_shared<net::Listener>(
       *s.io, [http = s.http.get()](boost::asio::ip::tcp::socket socket) {
         http->Accept(std::move(socket));
@@ -331,6 +395,7 @@ Status Server::Start() {
     log->info("Pulsar binary protocol on pulsar://{}:{} (lookups answer {})", s.config.host,
               s.pulsar_listener->port(), s.pulsar->BrokerUrl());
   }
+  if (s.eftl_listener) s.eftl_listener->Start();
   s.sweeper = std::thread([&s] { s.SweepLoop(); });
 
   const std::string url = (tls ? "https://" : "http://") + s.config.host + ":" +
@@ -338,6 +403,12 @@ Status Server::Start() {
   log->info("magnetar {} listening on {} (storage: {}{})", kVersion, url, s.storage_description,
             tls ? "; TLS 1.2+ with " + s.config.tls_cert : std::string());
   std::cout << "magnetar listening on " << url << std::endl;
+  if (s.eftl_listener) {
+    const std::string eftl_url = (tls ? "wss://" : "ws://") + s.config.host + ":" +
+                                 std::to_string(s.eftl_listener->port()) + "/<channel>";
+    log->info("eFTL channel listening on {}", eftl_url);
+    std::cout << "magnetar eftl listening on " << eftl_url << std::endl;
+  }
   return Status::Ok();
 }
 
@@ -349,6 +420,7 @@ void Server::Shutdown() {
   log->info("shutting down: draining connections");
   if (s.listener) s.listener->Stop();
   if (s.pulsar_listener) s.pulsar_listener->Stop();
+  if (s.eftl_listener) s.eftl_listener->Stop();
   if (s.relay) s.relay->Shutdown();
   s.tracker.ShutdownAll();
   const auto deadline = std::chrono::steady_clock::now() + kDrainDeadline;
