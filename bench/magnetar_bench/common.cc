@@ -6,7 +6,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -80,6 +82,9 @@ void Runner::Stop() {
 }
 
 void Runner::SetPhase(Phase p) {
+  // A profiler switched on by the mark command must see the whole window: run it before the
+  // window opens and after it closes (it may take a while: callgrind_control is a script).
+  if (p == Phase::kMeasure) Mark("start");
   const uint64_t now = NowNs();
   if (p == Phase::kMeasure) {
     measure_start_ns_.store(now, std::memory_order_relaxed);
@@ -99,6 +104,16 @@ void Runner::SetPhase(Phase p) {
   phase_.store(static_cast<int>(p), std::memory_order_release);
   if (options_.mark_signal && options_.server_pid && p != Phase::kWarmup) {
     ::kill(options_.server_pid, options_.mark_signal);
+  }
+  if (p == Phase::kStop && window_start_ns_ != 0) Mark("stop");
+}
+
+void Runner::Mark(const char* what) {
+  if (options_.mark_command.empty() || marked_ == what) return;
+  marked_ = what;
+  const std::string command = options_.mark_command + " " + what;
+  if (const int rc = std::system(command.c_str()); rc != 0) {
+    std::cerr << "magnetar-bench: --mark-command \"" << command << "\" exited with " << rc << "\n";
   }
 }
 

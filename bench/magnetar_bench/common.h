@@ -59,6 +59,8 @@ struct Options {
   int window = 64;          // fanout: messages a subscriber may be behind before publishing waits
   double poll_gap_ms = 2;   // poll: pause after the waiters re-poll, so they are parked
   int mark_signal = 0;      // send this signal to --server-pid when the measured window opens/closes
+  std::string mark_command; // run `<command> start` / `<command> stop` when the window opens/closes
+  bool login_only = false;  // print the access token and exit
   int connect_concurrency = 256;  // handshakes in progress at once, per generator thread
 };
 
@@ -133,6 +135,8 @@ class Runner {
   double server_cpu_percent() const { return server_cpu_percent_; }
 
  private:
+  void Mark(const char* what);  // runs --mark-command once per window edge
+
   Options options_;
   Target target_;
   std::string token_;
@@ -148,6 +152,7 @@ class Runner {
   uint64_t window_start_ns_ = 0;
   double generator_cpu_percent_ = 0;
   double server_cpu_percent_ = 0;
+  std::string marked_;
 };
 
 // CPU seconds (user + system) used so far by this process / by process `pid` (-1 if unknown).

@@ -290,8 +290,9 @@ class Subscriber final : public WsListener {
   void OnOpen(WsConn& c) override { c.SendText(subscribe_); }
 
   void OnText(WsConn&, std::string_view text, uint64_t now) override {
-    // Only our own frames reach here: the message frame starts with its type (relay spec §4.2).
-    if (text.size() > 17 && text.compare(0, 17, R"({"type":"message")") == 0) {
+    // Only our own frames reach here (relay spec §4.2).
+    const std::string_view type = FrameType(text);
+    if (type == "message") {
       if (window_) window_->OnDelivered();
       if (auto stamp = FindStamp(text); stamp && runner_.InWindow(*stamp)) {
         stats_.latency.Record(now - *stamp);
@@ -300,11 +301,11 @@ class Subscriber final : public WsListener {
       }
       return;
     }
-    if (!subscribed_ && text.find(R"("type":"subscribed")") != std::string_view::npos) {
+    if (!subscribed_ && type == "subscribed") {
       subscribed_ = true;
       ready_->fetch_add(1);
       Settle();
-    } else if (text.find(R"("type":"error")") != std::string_view::npos) {
+    } else if (type == "error") {
       stats_.Error("WebSocket error frame: " + std::string(text.substr(0, 200)));
     }
   }
@@ -826,6 +827,7 @@ Report RunConnections(Runner& runner) {
   Report r;
   AddCommon(r, runner, t, held);
   const int ws_ok = ready.load();
+  r.json["source_addresses"] = o.source_addresses;
   r.Add("waiters", waiters_n, "long-poll waiters held", std::to_string(waiters_n));
   r.Add("idle_ws", ws_ok, "idle WebSockets held",
         std::to_string(ws_ok) + " of " + std::to_string(ws_n));
