@@ -25,7 +25,7 @@ COMPONENTS = [
     ("memcpy / memmove / string functions", r"^(__)?(mem|str)[a-z]*(_[a-z0-9_]+)?$"),
     ("OpenSSL (JWT signature)", r"libcrypto|libssl|^(SHA256|HMAC|EVP_|sha256_)"),
     ("Boost.Beast (HTTP parsing, serialising)", r"^boost::beast::"),
-    ("Boost.JSON (request parsing, responses)", r"^boost::json::"),
+    ("Boost.JSON (request parsing, responses)", r"^boost::json::|libboost_json"),
     ("Boost.Asio (event loop, sockets)", r"^boost::asio::"),
     ("fmt / spdlog", r"^(fmt::|spdlog::)"),
     ("magnetar relay (routes, models)", r"^magnetar::relay::"),
@@ -39,33 +39,43 @@ COMPONENTS = [
 ]
 
 
-def simplify(name: str) -> str:
-    """Drops template arguments and parameter lists: readable one-line function names."""
-    name = name.strip()
+def _strip_groups(s: str, open_c: str, close_c: str, keep: str) -> str:
+    """Replaces every top-level open_c...close_c group by `keep`."""
     out, depth = [], 0
-    for c in name:
-        if c == "<":
+    for c in s:
+        if c == open_c:
             if depth == 0:
-                out.append("<…>")
+                out.append(keep)
             depth += 1
-        elif c == ">" and depth:
+        elif c == close_c and depth:
             depth -= 1
         elif depth == 0:
             out.append(c)
-    s = "".join(out).replace("operator<…>", "operator<")
-    # Parameter list: the last top-level parenthesised group (keep "operator()" itself).
-    depth = 0
-    for i in range(len(s) - 1, -1, -1):
-        if s[i] == ")":
-            depth += 1
-        elif s[i] == "(":
-            depth -= 1
-            if depth == 0:
-                if not s[:i].endswith("operator()") and not s[:i].endswith("operator"):
-                    s = s[:i]
-                break
+    return "".join(out)
+
+
+def simplify(name: str) -> str:
+    """A readable one-line function name: no template arguments, parameter lists or return
+    type; lambdas as {lambda#N}; callgrind's recursion suffix ('2) dropped."""
+    s = re.sub(r"'\d+$", "", name.strip())
     s = re.sub(r"^(virtual thunk to |non-virtual thunk to )", "", s)
-    s = re.sub(r"\s+(const|&|&&)$", "", s)
+    s = s.replace("(anonymous namespace)", "{anon}")
+    s = s.replace("operator<<", "operator_shl").replace("operator<", "operator_lt")
+    s = s.replace("operator()", "operator_call")
+    s = re.sub(r"\{lambda\(", "{lambda(", s)
+    s = _strip_groups(s, "<", ">", "<…>")
+    s = _strip_groups(s, "(", ")", "()")
+    s = re.sub(r"\{lambda\(\)#(\d+)\}", r"{lambda#\1}", s)
+    s = re.sub(r"\s+(const|volatile|&|&&)$", "", s)
+    s = re.sub(r"\(\)$", "", s.strip())
+    s = re.sub(r"\(\)\s+const$", "", s)
+    s = re.sub(r"\(\)$", "", s.strip())
+    s = s.replace("[abi:cxx11]", "")
+    if " " in s and not s.startswith("operator "):
+        tokens = s.split(" ")  # a return type in front ("void std::__invoke_impl")
+        s = tokens[-1] if not tokens[-1].startswith("<") else " ".join(tokens[-2:])
+    s = s.replace("operator_shl", "operator<<").replace("operator_lt", "operator<")
+    s = s.replace("operator_call", "operator()")
     return s[:110]
 
 
@@ -96,7 +106,10 @@ def parse_callgrind(path: str):
         # "file:function": split at the first single colon (function names contain "::").
         fm = re.match(r"^(.*?[^:]):(?!:)(.*)$", what)
         func = fm.group(2) if fm else what
-        rows.append((count, func, m.group(3) or ""))
+        obj = m.group(3) or ""
+        if re.fullmatch(r"0x[0-9a-f]+('\d+)?", func) and obj:
+            func = f"{os.path.basename(obj)}, unnamed"
+        rows.append((count, func, obj))
     return rows, total
 
 
@@ -139,6 +152,9 @@ def read_allocs(d: str) -> dict:
         out["allocations_per_publish"] = round((dumps[-1]["allocs"] - dumps[0]["allocs"]) / n, 1)
         out["bytes_per_publish"] = round((dumps[-1]["bytes"] - dumps[0]["bytes"]) / n)
         out["allocation_run_requests_per_s"] = run.get("requests_per_s")
+        if run.get("server_cpu_percent"):
+            out["server_cpu_percent"] = run["server_cpu_percent"]
+            out["server_system_cpu_percent"] = run.get("server_system_cpu_percent")
     return out
 
 
@@ -168,10 +184,14 @@ def main() -> None:
         if total:
             if publishes:
                 doc["instructions_per_publish"] = round(total / publishes)
+            by_name: dict[str, int] = {}
             for count, func, obj in self_rows:
-                g = component(simplify(func), obj)
+                name = simplify(func)
+                g = component(name, obj)
                 groups[g] = groups.get(g, 0) + 100.0 * count / total
-            top_self = [(100.0 * c / total, simplify(f)) for c, f, _ in self_rows[: a.top]]
+                by_name[name] = by_name.get(name, 0) + count
+            top_self = [(100.0 * c / total, f) for f, c in
+                        sorted(by_name.items(), key=lambda kv: -kv[1])[: a.top]]
             seen = set()
             for c, f, _ in incl_rows:
                 name = simplify(f)
@@ -180,8 +200,8 @@ def main() -> None:
                     top_incl.append((100.0 * c / total, name))
                 if len(top_incl) >= a.top:
                     break
-        doc["note"] = ("callgrind counts user-space instructions only (the kernel's share of the "
-                       "time, the loopback TCP stack, is not in these figures)")
+        doc["note"] = ("instructions executed in user space: callgrind does not see the kernel "
+                       "(system calls, the loopback TCP stack)")
     else:
         self_rows = parse_perf(os.path.join(d, "perf-self.txt"), with_dso=True)
         incl_rows = parse_perf(os.path.join(d, "perf-children.txt"), with_dso=False)
@@ -227,8 +247,13 @@ def main() -> None:
         facts.append(f"heap allocations per publish: {doc['allocations_per_publish']} "
                      f"({doc['bytes_per_publish']:,} bytes; malloc_counter over "
                      f"{doc['publishes']:,} publishes)")
+    if doc.get("server_cpu_percent"):
+        facts.append(f"server CPU without a profiler (the allocation pass, "
+                     f"{doc.get('allocation_run_requests_per_s') or 0:,} publishes/s): "
+                     f"{doc['server_cpu_percent']}% of a core, of which "
+                     f"{doc.get('server_system_cpu_percent')}% in the kernel")
     lines += [f"* {x}" for x in facts]
-    lines += ["", f"Self cost by component ({doc['note']}):", ""]
+    lines += ["", f"Self cost by component; {doc['note']}:", ""]
     lines += [f"  {v:5.1f}%  {k}" for k, v in doc["self_by_component_percent"].items()]
     lines += ["", "Hottest functions (self):", ""]
     lines += [f"  {p:5.1f}%  {f}" for p, f in top_self]

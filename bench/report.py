@@ -80,34 +80,21 @@ def cpu(result: dict | None) -> str:
     if not result or "generator_cpu_percent" not in result:
         return "–"
     server = result.get("server_cpu_percent")
-    return f"{result['generator_cpu_percent']}% / {'–' if server is None else str(server) + '%'}"
+    text = f"{result['generator_cpu_percent']}% / {'–' if server is None else str(server) + '%'}"
+    if server and result.get("server_system_cpu_percent") is not None:
+        text += f" ({result['server_system_cpu_percent']}% kernel)"
+    return text
 
 
 def verdict(ok: bool | None) -> str:
     return "–" if ok is None else ("**met**" if ok else "**missed**")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", required=True)
-    ap.add_argument("--allocs-fanout", required=True)
-    ap.add_argument("--profile", required=True, help="bench/profile.sh output directory")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--markdown")
-    ap.add_argument("--command", required=True)
-    ap.add_argument("--build-type", required=True)
-    ap.add_argument("--quick", type=int, default=0)
-    ap.add_argument("--load-before", default="")
-    ap.add_argument("--load-after", default="")
-    ap.add_argument("--elapsed", type=int, default=0)
-    ap.add_argument("--fd-limit", type=int, default=0)
-    ap.add_argument("--pinning", default="")
-    a = ap.parse_args()
-
-    runs = [json.loads(line) for line in open(a.runs) if line.strip()]
+def index_runs(runs: list[dict]):
+    """get(server, label) -> result. Publish runs come in rounds ("publish-c64-r2"): each
+    figure is the best round (the least disturbed by anything else on the machine); every round
+    stays in the JSON. Also returns the rounds' requests/s per server/label."""
     by = {(r["server"], r["label"]): r["result"] for r in runs}
-    # Publish runs come in rounds ("publish-c64-r2"); each figure is the best round (the least
-    # disturbed by anything else on the machine), and every round stays in the JSON.
     rounds: dict = {}
     for r in runs:
         m = re.fullmatch(r"(publish-c\d+)-r\d+", r["label"])
@@ -117,9 +104,38 @@ def main() -> None:
         by[key] = max(results, key=lambda x: x.get("requests_per_s") or 0)
     publish_rounds = {f"{k[0]}/{k[1]}": [x.get("requests_per_s") for x in v]
                       for k, v in rounds.items()}
+    return (lambda server, label: by.get((server, label))), publish_rounds
 
-    def get(server, label):
-        return by.get((server, label))
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from-json", help="re-render BENCHMARKS.md from a results file (no run)")
+    ap.add_argument("--runs")
+    ap.add_argument("--allocs-fanout")
+    ap.add_argument("--profile", help="bench/profile.sh output directory")
+    ap.add_argument("--out")
+    ap.add_argument("--markdown")
+    ap.add_argument("--command")
+    ap.add_argument("--build-type")
+    ap.add_argument("--quick", type=int, default=0)
+    ap.add_argument("--load-before", default="")
+    ap.add_argument("--load-after", default="")
+    ap.add_argument("--elapsed", type=int, default=0)
+    ap.add_argument("--fd-limit", type=int, default=0)
+    ap.add_argument("--pinning", default="")
+    a = ap.parse_args()
+
+    if a.from_json:
+        doc = json.load(open(a.from_json))
+        if a.markdown:
+            write_markdown(a.from_json, a.markdown, doc)
+        return
+    for name in ("runs", "allocs_fanout", "profile", "out", "command", "build_type"):
+        if getattr(a, name) is None:
+            ap.error(f"--{name.replace('_', '-')} is required (or --from-json)")
+
+    runs = [json.loads(line) for line in open(a.runs) if line.strip()]
+    get, publish_rounds = index_runs(runs)
 
     def figure(server, label, key):
         r = get(server, label)
@@ -150,9 +166,9 @@ def main() -> None:
             (fan_rows[-1]["allocs"] - fan_rows[0]["allocs"]) / fan["deliveries"], 2)
         allocs["fanout_subscribers"] = fan.get("subscribers")
     try:
-        profile_text = open(os.path.join(a.profile, "summary.txt")).read().rstrip("\n")
+        profile["summary_text"] = open(os.path.join(a.profile, "summary.txt")).read().rstrip("\n")
     except OSError:
-        profile_text = ""
+        pass
 
     conn = get("connections", "hold") or {}
 
@@ -212,11 +228,16 @@ def main() -> None:
         f.write("\n")
 
     if a.markdown:
-        write_markdown(a, doc, get, ratios, allocs, conn, targets, publish_rounds, profile_text)
+        write_markdown(a.out, a.markdown, doc)
 
 
-def write_markdown(a, doc, get, ratios, allocs, conn, targets, publish_rounds,
-                   profile_text) -> None:
+def write_markdown(results_path: str, path: str, doc: dict) -> None:
+    get, publish_rounds = index_runs(doc["runs"])
+    ratios = doc["ratios_to_reference"]
+    allocs = doc["allocations"]
+    targets = doc["targets_met"]
+    conn = get("connections", "hold") or {}
+    profile_text = doc.get("profile", {}).get("summary_text", "")
     m = doc["machine"]
     c = doc["conditions"]
     pinned = c["pinning_server_generator"] not in ("", "none / none")
@@ -233,11 +254,12 @@ def write_markdown(a, doc, get, ratios, allocs, conn, targets, publish_rounds,
         f"{c['load_average_after']}; highest 1-min load after a run: "
         f"{doc['max_load_during_runs']} (the generator and the server alone make about 1.5-2: "
         f"more means something else was running). Measuring took {c['measuring_seconds']} s. "
-        f"Raw figures: `bench/results/{os.path.basename(a.out)}`.",
+        f"Raw figures: `bench/results/{os.path.basename(results_path)}`.",
         "",
         "Latencies in µs: p50 / p90 / p99 / p99.9 / max (log-linear histogram, ≤1% error; "
-        "warm-up excluded). CPU: generator / server, in % of one core over the measured window; "
-        "a side near 100% is the bottleneck. Publish, bulk and e2e publishers use keep-alive "
+        "warm-up excluded); open-loop latencies (publish → WebSocket) count from each publish's "
+        "scheduled send time, so a server that falls behind shows it as latency. CPU: generator / server, in % of one core over the measured window "
+        "(the server's time in the kernel in brackets); a side near 100% is the bottleneck. Publish, bulk and e2e publishers use keep-alive "
         "connections, one request in flight each.",
         "",
         "### Publish, as a ratio to the bare Beast server (target ≥ 0.60×)",
@@ -297,9 +319,8 @@ def write_markdown(a, doc, get, ratios, allocs, conn, targets, publish_rounds,
         r = get(engine, "e2e-10k") or {}
         extra = ""
         if r:
-            extra = (f" (open loop, {r.get('publishers', '?')} publisher connections; achieved "
-                     f"{fmt_int(r.get('publishes_per_s'))} publishes/s; latency from each "
-                     f"publish's scheduled send time)")
+            extra = (f" (open loop over {r.get('publishers', '?')} connections; "
+                     f"{fmt_int(r.get('publishes_per_s'))} publishes/s achieved)")
         row(f"publish → WebSocket delivery at {fmt_int(r.get('target_rate', 10000))} msgs/s", engine,
             "e2e-10k", "deliveries_per_s", "deliveries/s",
             "p50 < 100 µs, p99 < 1 ms" if engine == "memory" else "", extra=extra)
@@ -358,7 +379,6 @@ def write_markdown(a, doc, get, ratios, allocs, conn, targets, publish_rounds,
         lines.append("bench/profile.sh did not produce a summary in this run.")
     lines += ["", END]
 
-    path = a.markdown
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     block = "\n".join(lines)
     if BEGIN in text and END in text:

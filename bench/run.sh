@@ -84,7 +84,7 @@ server_threads=1  # one core for the server: one I/O thread, like the reference
 
 # --- durations -----------------------------------------------------------------------------------
 if [[ $quick == 1 ]]; then
-  warmup=0.5; duration=2; rounds=1; fanout_subs=200; waiters=1000; idle_ws=2000; hold=2
+  warmup=0.5; duration=2; rounds=1; fanout_subs=1000; waiters=1000; idle_ws=2000; hold=2
 else
   warmup=2; duration=8; rounds=2; fanout_subs=1000; waiters=10000; idle_ws=50000; hold=5
 fi

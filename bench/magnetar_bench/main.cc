@@ -36,9 +36,13 @@ uint64_t RaiseDescriptorLimit() {
 void PrintTable(const Options& o, const Report& r) {
   std::cout << "magnetar-bench " << o.scenario << " against " << o.url << "\n";
   size_t width = 0;
-  for (const auto& [label, _] : r.lines) width = std::max(width, label.size());
-  for (const auto& [label, value] : r.lines) {
-    std::cout << "  " << label << std::string(width - label.size() + 2, ' ') << value << "\n";
+  for (const auto* part : {&r.lines, &r.footer}) {
+    for (const auto& [label, _] : *part) width = std::max(width, label.size());
+  }
+  for (const auto* part : {&r.lines, &r.footer}) {
+    for (const auto& [label, value] : *part) {
+      std::cout << "  " << label << std::string(width - label.size() + 2, ' ') << value << "\n";
+    }
   }
   std::cout << (r.ok ? "  result: ok" : "  result: FAILED (errors or nothing measured)") << std::endl;
 }
