@@ -136,7 +136,8 @@ EOF
 if [[ $profiler == perf ]]; then
   cat >>"$out/mark.sh" <<'EOF'
   start)
-    perf record -q -F 999 -g -p "$SERVER_PID" -o "$OUT/perf.data" 2>"$OUT/perf-record.log" &
+    perf record -q -F 1999 --call-graph dwarf,16384 -p "$SERVER_PID" -o "$OUT/perf.data" \
+      2>"$OUT/perf-record.log" &
     echo $! >"$OUT/perf-record.pid"
     perf stat -x, -e instructions,task-clock -p "$SERVER_PID" -o "$OUT/perf-stat.csv" &
     echo $! >"$OUT/perf-stat.pid"

@@ -127,8 +127,10 @@ def parse_perf(path: str, with_dso: bool):
         percents = [p for p in parts if p.endswith("%")]
         if not percents:
             continue
-        pct = float(percents[-1].rstrip("%"))  # self (the last percentage column)
-        rest = line.split(percents[-1], 1)[1].strip()
+        # The first column: self (--no-children) or children (inclusive, --children).
+        pct = float(percents[0].rstrip("%"))
+        rest = line.rsplit(percents[-1], 1)[1]
+        rest = re.sub(r"(\s+-)+\s*$", "", rest).strip()  # empty srcline-like columns
         obj = ""
         if with_dso:
             obj, _, rest = rest.partition(" ")
