@@ -114,7 +114,7 @@ def main() -> None:
     ap.add_argument("--allocs-fanout")
     ap.add_argument("--profile", help="bench/profile.sh output directory")
     ap.add_argument("--out")
-    ap.add_argument("--markdown")
+    ap.add_argument("--markdown", help="BENCHMARKS.md to update ('-': print the section)")
     ap.add_argument("--command")
     ap.add_argument("--build-type")
     ap.add_argument("--quick", type=int, default=0)
@@ -379,8 +379,11 @@ def write_markdown(results_path: str, path: str, doc: dict) -> None:
         lines.append("bench/profile.sh did not produce a summary in this run.")
     lines += ["", END]
 
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     block = "\n".join(lines)
+    if path == "-":
+        print(block)
+        return
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     if BEGIN in text and END in text:
         start = text.index(BEGIN)
         end = text.index(END) + len(END)

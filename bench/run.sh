@@ -259,4 +259,6 @@ python3 "$root/bench/report.py" \
   --load-before "$load_before" --load-after "$load_after" --elapsed "$elapsed" \
   --fd-limit "$fd_limit" --pinning "${server_pin[*]:-none} / ${gen_pin[*]:-none}" \
   $([[ $write_md == 1 ]] && echo --markdown "$root/BENCHMARKS.md")
+python3 "$root/bench/report.py" --from-json "$out_json" --markdown - | sed -n '/^### Every scenario/,/^### Connections/p'
 echo "results: $out_json (measuring took ${elapsed}s)"
+[[ $write_md == 1 ]] && echo "BENCHMARKS.md updated" || echo "BENCHMARKS.md not changed (--write-md to fill it)"
