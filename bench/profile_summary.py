@@ -58,6 +58,8 @@ def simplify(name: str) -> str:
     """A readable one-line function name: no template arguments, parameter lists or return
     type; lambdas as {lambda#N}; callgrind's recursion suffix ('2) dropped."""
     s = re.sub(r"'\d+$", "", name.strip())
+    if s.startswith("["):  # "[libcrypto.so.3]": unnamed code of a library
+        return s
     s = re.sub(r"^(virtual thunk to |non-virtual thunk to )", "", s)
     s = s.replace("(anonymous namespace)", "{anon}")
     s = s.replace("operator<<", "operator_shl").replace("operator<", "operator_lt")
@@ -108,7 +110,7 @@ def parse_callgrind(path: str):
         func = fm.group(2) if fm else what
         obj = m.group(3) or ""
         if re.fullmatch(r"0x[0-9a-f]+('\d+)?", func) and obj:
-            func = f"{os.path.basename(obj)}, unnamed"
+            func = f"[{os.path.basename(obj)}]"  # code without symbols in that library
         rows.append((count, func, obj))
     return rows, total
 
