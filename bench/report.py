@@ -356,6 +356,11 @@ def write_markdown(results_path: str, path: str, doc: dict) -> None:
             f"**{mib(conn.get('projected_rss_10k_waiters_50k_ws_bytes'))}** "
             f"{verdict(targets['connections/hold'])} |",
         ]
+        if not conn.get("ok", False):
+            lines += ["", f"The run reported errors ({conn.get('errors', '?')}; first: "
+                      f"{conn.get('first_error', '?')}): fewer connections were held than asked for "
+                      f"({conn.get('waiters_requested', '?')} waiters, "
+                      f"{conn.get('idle_ws_requested', '?')} WebSockets)."]
         if conn.get("waiters", 0) < 10000 or conn.get("idle_ws", 0) < 50000:
             lines += ["", "The descriptor limit did not allow the target load, so the last row is "
                       "the baseline + 10,000 × per waiter + 50,000 × per WebSocket, measured at the "
