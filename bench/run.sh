@@ -1,53 +1,67 @@
 #!/usr/bin/env bash
 # bench/run.sh: the relay benchmarks of issue 6, end to end.
 #
-#   bench/run.sh            # full run (about 5 minutes of measuring); fills BENCHMARKS.md
-#   bench/run.sh --quick    # about 1 minute smoke run; writes bench/results/<date>-quick.json only
-#   options: --no-build (use the binaries already in the build dir), --write-md (also let a quick
-#            run rewrite the table), BENCH_BUILD_DIR=<dir> (default build-bench)
+#   bench/run.sh            # full run: about 5 minutes of measuring; fills BENCHMARKS.md
+#   bench/run.sh --quick    # about 1-2 minutes, to check that everything works; writes
+#                           # bench/results/<date>-quick.json (and BENCHMARKS.md with --write-md)
+#   options: --no-build (use the binaries already in the build dir), --write-md / --no-md
+#   environment: BENCH_BUILD_DIR=<dir> (default build-bench), BENCH_BUILD_TYPE=<CMake build type>
+#                (default RelWithDebInfo, the flavour scripts/build.sh release builds, so the
+#                shared compiler cache already holds it; -O2 with symbols for the profile)
 #
-# It builds the Release binaries (own build dir, Ninja, ccache when present), then measures, with
-# the server pinned to core 1 and the generator to core 0 (taskset; both on every core when the
-# machine has one):
+# On a fresh machine it installs what is missing (scripts/deps.sh) and builds the four binaries
+# it needs (Ninja, ccache). Then, with the server pinned to core 1 and the generator to core 0
+# (taskset; no pinning on a one-core machine), it measures:
 #   * publish at 1 and 64 connections on the reference server (bench/reference_server.cpp),
 #     magnetar --storage memory and magnetar --storage rocksdb --durability fsync, interleaved
 #     (the three run moments apart at each concurrency), in rounds; each figure is its best round;
 #   * on both magnetar engines: bulk (100 messages per request), poll wake latency,
-#     publish -> WebSocket delivery at 10,000 msgs/s, fan-out to 1,000 subscribers;
-#   * magnetar (memory, fresh) holding long-poll waiters and idle WebSockets: server RSS;
-#   * allocations per publish and per fan-out delivery (LD_PRELOAD bench/malloc_counter.cc).
-# Results: bench/results/<date>.json (every figure, the machine, the command) and the table
-# between the magnetar-bench markers in BENCHMARKS.md (the rest of the file is kept).
+#     publish -> WebSocket delivery at 10,000 msgs/s (open loop), fan-out to 1,000 subscribers;
+#   * magnetar (memory, fresh) holding 10,000 long-poll waiters and 50,000 idle WebSockets, or as
+#     many as the descriptor limit allows: server RSS;
+#   * allocations per fan-out delivery (LD_PRELOAD bench/malloc_counter.so);
+#   * bench/profile.sh: the publish path profile and allocations per publish.
+# Results: bench/results/<date>.json (every figure, the machine, the command) and the generated
+# section between the magnetar-bench markers in BENCHMARKS.md (the rest of the file is kept).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${BENCH_BUILD_DIR:-$root/build-bench}
+build_type=${BENCH_BUILD_TYPE:-RelWithDebInfo}
 quick=0
 do_build=1
-write_md=1
+write_md=
 for arg in "$@"; do
   case $arg in
-    --quick) quick=1; write_md=0 ;;
+    --quick) quick=1 ;;
     --no-build) do_build=0 ;;
     --write-md) write_md=1 ;;
-    *) echo "usage: bench/run.sh [--quick] [--no-build] [--write-md]" >&2; exit 2 ;;
+    --no-md) write_md=0 ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-build] [--write-md|--no-md]" >&2; exit 2 ;;
   esac
 done
-[[ $quick == 1 && " $* " == *" --write-md "* ]] && write_md=1
+[[ -n $write_md ]] || write_md=$((1 - quick))  # a quick run leaves BENCHMARKS.md alone
 command_line="bench/run.sh${*:+ $*}"
+cd "$root"
 
-# Tens of thousands of sockets: as many descriptors as the hard limit allows (not by hand).
-ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# Tens of thousands of sockets: as many descriptors as allowed (raised here, not by hand). The
+# hard limit can only be raised with privileges; without them the soft limit goes up to it.
+ulimit -Hn 1048576 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fd_limit=$(ulimit -n)
 
 # --- build ---------------------------------------------------------------------------------------
 if [[ $do_build == 1 ]]; then
   "$root/scripts/deps.sh"  # installs what is missing (idempotent, fast when nothing is)
-  export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" >/dev/null
-  ninja -C "$build" -j"$(nproc)" magnetar magnetar-bench reference_server malloc_counter
+  # The same compiler cache settings as scripts/build.sh: relative paths, so the objects of any
+  # checkout and build directory with the same flags are cache hits.
+  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$root}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
+  if [[ ! -f $build/build.ninja ]] ||
+     ! grep -q "^CMAKE_BUILD_TYPE:STRING=$build_type\$" "$build/CMakeCache.txt"; then
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+  fi
+  ninja -C "$build" magnetar magnetar-bench reference_server malloc_counter
 fi
 magnetar=$build/src/server/magnetar
 bench=$build/bench/magnetar-bench
@@ -57,6 +71,7 @@ for bin in "$magnetar" "$bench" "$reference" "$counter"; do
   [[ -e $bin ]] || { echo "missing $bin (build first)" >&2; exit 1; }
 done
 build_type=$(grep -E '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
+export BENCH_BUILD_DIR=$build  # for bench/profile.sh
 
 # --- pinning -------------------------------------------------------------------------------------
 server_pin=()
@@ -69,7 +84,7 @@ server_threads=1  # one core for the server: one I/O thread, like the reference
 
 # --- durations -----------------------------------------------------------------------------------
 if [[ $quick == 1 ]]; then
-  warmup=0.5; duration=2; rounds=1; fanout_subs=200; waiters=1000; idle_ws=2000; hold=2
+  warmup=0.5; duration=2; rounds=1; fanout_subs=1000; waiters=1000; idle_ws=2000; hold=2
 else
   warmup=2; duration=8; rounds=2; fanout_subs=1000; waiters=10000; idle_ws=50000; hold=5
 fi
@@ -140,8 +155,15 @@ start_magnetar() {  # start_magnetar <label> <storage args...>
     PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
     "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --threads "$server_threads" \
     --data-dir "$data_root/$label" --log-level warning \
-    --rate-limit-login 0 --rate-limit-refresh 0 --rate-limit-publish 0 --rate-limit-bulk 0 \
-    --ws-max-per-user 1000000 --poll-max-per-user 1000000 --access-token-expire-minutes 120 "$@"
+    --rate-limits off --ws-max-per-user 1000000 --poll-max-per-user 1000000 \
+    --access-token-expire-minutes 120 "$@"
+}
+
+# login <label>: one password login per server (each is a deliberately slow Argon2 check on the
+# server); every run then uses the token.
+declare -A token_of
+login() {
+  token_of[$1]=$("$bench" --url "${url_of[$1]}" --user bench --password "$password" --login-only)
 }
 
 results=$work/runs.jsonl
@@ -152,7 +174,7 @@ measure() {
   shift 2
   local out=$work/$server-$label.json
   echo "== $server / $label (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  if ! "${gen_pin[@]}" "$bench" --url "${url_of[$server]}" --user bench --password "$password" \
+  if ! "${gen_pin[@]}" "$bench" --url "${url_of[$server]}" --token "${token_of[$server]}" \
       --server-pid "${pid_of[$server]}" --warmup "$warmup" --duration "$duration" --json "$@" \
       >"$out" 2>"$work/$server-$label.err"; then
     echo "   (run reported a failure: $(head -c 300 "$out" "$work/$server-$label.err" | tr '\n' ' '))" >&2
@@ -184,6 +206,7 @@ started=$(date +%s)
 start reference "$reference" --host 127.0.0.1 --port 0 --threads "$server_threads"
 start_magnetar memory --storage memory
 start_magnetar rocksdb --storage rocksdb --durability fsync
+for server in reference memory rocksdb; do login "$server"; done
 
 # --- publish, interleaved: each magnetar figure is taken right after the reference's at the same
 # concurrency, in every round; the report uses the best round of each (the least disturbed). -----
@@ -202,24 +225,26 @@ stop reference memory rocksdb
 
 # --- connections: a fresh server, so its baseline RSS holds no messages ----------------------------
 start_magnetar connections --storage memory
+login connections
 measure connections hold --scenario connections --waiters "$waiters" --idle-ws "$idle_ws" \
   --source-addresses "$source_addresses" --duration "$hold"
 stop connections
 
-# --- allocations per publish / per delivery ------------------------------------------------------
-export LD_PRELOAD_COUNTER=$counter MALLOC_COUNTER_OUT=$work/allocs-publish.txt
-start_magnetar allocs-publish --storage memory
-pid_of[allocs]=${pid_of[allocs-publish]}
-url_of[allocs]=${url_of[allocs-publish]}
-measure allocs publish-c1 --scenario publish --connections 1 --mark-signal 12
-stop allocs-publish
-export MALLOC_COUNTER_OUT=$work/allocs-fanout.txt
-start_magnetar allocs-fanout --storage memory
-pid_of[allocs]=${pid_of[allocs-fanout]}
-url_of[allocs]=${url_of[allocs-fanout]}
-measure allocs fanout --scenario fanout --subscribers "$fanout_subs" --mark-signal 12
-stop allocs-fanout
+# --- allocations per fan-out delivery -------------------------------------------------------------
+export LD_PRELOAD_COUNTER=$counter MALLOC_COUNTER_OUT=$work/allocs-fanout.txt
+start_magnetar allocs --storage memory
 unset LD_PRELOAD_COUNTER MALLOC_COUNTER_OUT
+login allocs
+measure allocs fanout --scenario fanout --subscribers "$fanout_subs" --mark-signal 12  # SIGUSR2
+stop allocs
+
+# --- the publish path profile and allocations per publish ----------------------------------------
+echo "== bench/profile.sh (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+profile_seconds=$([[ $quick == 1 ]] && echo 2 || echo 4)
+if ! "$root/bench/profile.sh" --out "$work/profile" --seconds "$profile_seconds" \
+    >"$work/profile.log" 2>&1; then
+  echo "   (bench/profile.sh failed: $(tail -5 "$work/profile.log" | tr '\n' ' '))" >&2
+fi
 
 elapsed=$(($(date +%s) - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -228,10 +253,12 @@ suffix=$([[ $quick == 1 ]] && echo "-quick" || true)
 out_json=$root/bench/results/$stamp$suffix.json
 
 python3 "$root/bench/report.py" \
-  --runs "$results" --allocs-publish "$work/allocs-publish.txt" \
-  --allocs-fanout "$work/allocs-fanout.txt" --out "$out_json" \
+  --runs "$results" --allocs-fanout "$work/allocs-fanout.txt" --profile "$work/profile" \
+  --out "$out_json" \
   --command "$command_line" --build-type "$build_type" --quick "$quick" \
   --load-before "$load_before" --load-after "$load_after" --elapsed "$elapsed" \
   --fd-limit "$fd_limit" --pinning "${server_pin[*]:-none} / ${gen_pin[*]:-none}" \
   $([[ $write_md == 1 ]] && echo --markdown "$root/BENCHMARKS.md")
+python3 "$root/bench/report.py" --from-json "$out_json" --markdown - | sed -n '/^### Every scenario/,/^### Connections/p'
 echo "results: $out_json (measuring took ${elapsed}s)"
+[[ $write_md == 1 ]] && echo "BENCHMARKS.md updated" || echo "BENCHMARKS.md not changed (--write-md to fill it)"

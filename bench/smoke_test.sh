@@ -61,12 +61,12 @@ run() {
 }
 
 # The first run logs in with the password (the form login every relay client uses); the others
-# reuse one token, since each password check is a deliberately slow Argon2 hash.
+# reuse one token (--login-only), since each password check is a deliberately slow Argon2 hash.
 run publish     --url "$magnetar_url" --user bench --password "$password" --scenario publish \
                 --connections 4
-token=$(curl -s "$magnetar_url/auth/login" -d username=bench --data-urlencode "password=$password" |
-        sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
-[[ -n $token ]] || { echo "FAIL: could not log in with curl"; exit 1; }
+token=$("$bench" --url "$magnetar_url" --user bench --password "$password" --login-only) ||
+  { echo "FAIL: magnetar-bench --login-only"; exit 1; }
+[[ -n $token ]] || { echo "FAIL: --login-only printed no token"; exit 1; }
 auth=(--url "$magnetar_url" --token "$token")
 run bulk        "${auth[@]}" --scenario bulk --connections 2 --batch 10
 run poll        "${auth[@]}" --scenario poll --connections 2 --poll-gap-ms 1

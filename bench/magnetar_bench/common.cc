@@ -6,7 +6,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 
@@ -80,25 +82,41 @@ void Runner::Stop() {
 }
 
 void Runner::SetPhase(Phase p) {
+  // A profiler switched on by the mark command must see the whole window: run it before the
+  // window opens and after it closes (it may take a while: callgrind_control is a script).
+  if (p == Phase::kMeasure) Mark("start");
   const uint64_t now = NowNs();
   if (p == Phase::kMeasure) {
     measure_start_ns_.store(now, std::memory_order_relaxed);
     window_start_ns_ = now;
-    generator_cpu_start_ = SelfCpuSeconds();
-    server_cpu_start_ = ProcessCpuSeconds(options_.server_pid);
+    generator_cpu_start_ = SelfCpuTimes();
+    server_cpu_start_ = ProcessCpuTimes(options_.server_pid);
   } else if (p == Phase::kStop && window_start_ns_ != 0) {
     const double wall = static_cast<double>(now - window_start_ns_) / 1e9;
-    if (wall > 0) {
-      generator_cpu_percent_ = 100.0 * (SelfCpuSeconds() - generator_cpu_start_) / wall;
-      const double server_now = ProcessCpuSeconds(options_.server_pid);
-      if (server_now >= 0 && server_cpu_start_ >= 0) {
-        server_cpu_percent_ = 100.0 * (server_now - server_cpu_start_) / wall;
+    auto usage = [wall](const CpuTimes& start, const CpuTimes& end) {
+      Usage u;
+      if (wall > 0 && start.known() && end.known()) {
+        u.total = 100.0 * ((end.user - start.user) + (end.system - start.system)) / wall;
+        u.system = 100.0 * (end.system - start.system) / wall;
       }
-    }
+      return u;
+    };
+    generator_cpu_ = usage(generator_cpu_start_, SelfCpuTimes());
+    server_cpu_ = usage(server_cpu_start_, ProcessCpuTimes(options_.server_pid));
   }
   phase_.store(static_cast<int>(p), std::memory_order_release);
   if (options_.mark_signal && options_.server_pid && p != Phase::kWarmup) {
     ::kill(options_.server_pid, options_.mark_signal);
+  }
+  if (p == Phase::kStop && window_start_ns_ != 0) Mark("stop");
+}
+
+void Runner::Mark(const char* what) {
+  if (options_.mark_command.empty() || marked_ == what) return;
+  marked_ = what;
+  const std::string command = options_.mark_command + " " + what;
+  if (const int rc = std::system(command.c_str()); rc != 0) {
+    std::cerr << "magnetar-bench: --mark-command \"" << command << "\" exited with " << rc << "\n";
   }
 }
 
@@ -135,29 +153,32 @@ ThreadStats Runner::Totals() const {
   return total;
 }
 
-double SelfCpuSeconds() {
+CpuTimes SelfCpuTimes() {
   rusage u{};
-  getrusage(RUSAGE_SELF, &u);
+  if (getrusage(RUSAGE_SELF, &u) != 0) return {};
   auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
+  return {secs(u.ru_utime), secs(u.ru_stime)};
 }
 
-double ProcessCpuSeconds(int pid) {
-  if (pid <= 0) return -1;
+CpuTimes ProcessCpuTimes(int pid) {
+  if (pid <= 0) return {};
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
-  std::getline(in, stat);
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  if (!std::getline(in, stat)) return {};
+  // Fields after the parenthesised command name (which may hold spaces); utime and stime are
+  // fields 14 and 15, in clock ticks, summed over the process's threads.
   const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos || close + 2 > stat.size()) return {};
   std::istringstream fields(stat.substr(close + 2));
   std::string field;
-  double utime = 0, stime = 0;
+  double utime = -1, stime = -1;
   for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
+    if (i == 14) utime = std::strtod(field.c_str(), nullptr);
+    if (i == 15) stime = std::strtod(field.c_str(), nullptr);
   }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (utime < 0 || stime < 0) return {};
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {utime / tick, stime / tick};
 }
 
 uint64_t ReadProcStatusBytes(int pid, const char* field) {

@@ -59,6 +59,8 @@ struct Options {
   int window = 64;          // fanout: messages a subscriber may be behind before publishing waits
   double poll_gap_ms = 2;   // poll: pause after the waiters re-poll, so they are parked
   int mark_signal = 0;      // send this signal to --server-pid when the measured window opens/closes
+  std::string mark_command; // run `<command> start` / `<command> stop` when the window opens/closes
+  bool login_only = false;  // print the access token and exit
   int connect_concurrency = 256;  // handshakes in progress at once, per generator thread
 };
 
@@ -85,6 +87,12 @@ struct alignas(64) ThreadStats {
     ++errors;
     if (first_error.empty()) first_error = std::string(what.substr(0, 300));
   }
+};
+
+struct CpuTimes {
+  double user = -1;    // seconds
+  double system = -1;  // seconds
+  bool known() const { return user >= 0 && system >= 0; }
 };
 
 enum class Phase : int { kWarmup = 0, kMeasure = 1, kStop = 2 };
@@ -127,12 +135,17 @@ class Runner {
 
   ThreadStats Totals() const;  // merged over threads
 
-  // CPU used during the measured window, in percent of one core (0 when unknown): this process
-  // (the generator) and --server-pid. Shows which side was the bottleneck.
-  double generator_cpu_percent() const { return generator_cpu_percent_; }
-  double server_cpu_percent() const { return server_cpu_percent_; }
+  // CPU used during the measured window, in percent of one core: this process (the generator)
+  // and --server-pid (negative when unknown), user + kernel and the kernel's part. Shows which
+  // side was the bottleneck, and how much of the server's time went to system calls.
+  double generator_cpu_percent() const { return generator_cpu_.total; }
+  double generator_system_percent() const { return generator_cpu_.system; }
+  double server_cpu_percent() const { return server_cpu_.total; }
+  double server_system_percent() const { return server_cpu_.system; }
 
  private:
+  void Mark(const char* what);  // runs --mark-command once per window edge
+
   Options options_;
   Target target_;
   std::string token_;
@@ -143,16 +156,22 @@ class Runner {
   std::atomic<int> phase_{0};
   std::atomic<uint64_t> measure_start_ns_{UINT64_MAX};
   std::atomic<uint64_t> measured_ops_{0};
-  double generator_cpu_start_ = 0;
-  double server_cpu_start_ = 0;
+  struct Usage {
+    double total = -1;   // percent of one core
+    double system = -1;  // of which in the kernel
+  };
+  CpuTimes generator_cpu_start_;
+  CpuTimes server_cpu_start_;
   uint64_t window_start_ns_ = 0;
-  double generator_cpu_percent_ = 0;
-  double server_cpu_percent_ = 0;
+  Usage generator_cpu_;
+  Usage server_cpu_;
+  std::string marked_;
 };
 
-// CPU seconds (user + system) used so far by this process / by process `pid` (-1 if unknown).
-double SelfCpuSeconds();
-double ProcessCpuSeconds(int pid);
+// CPU seconds used so far by this process / by process `pid` (all threads); negative when
+// unknown.
+CpuTimes SelfCpuTimes();
+CpuTimes ProcessCpuTimes(int pid);
 
 // Reads "VmRSS" or "VmHWM" (bytes) from /proc/<pid>/status; 0 when unavailable.
 uint64_t ReadProcStatusBytes(int pid, const char* field);

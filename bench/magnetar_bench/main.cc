@@ -36,9 +36,13 @@ uint64_t RaiseDescriptorLimit() {
 void PrintTable(const Options& o, const Report& r) {
   std::cout << "magnetar-bench " << o.scenario << " against " << o.url << "\n";
   size_t width = 0;
-  for (const auto& [label, _] : r.lines) width = std::max(width, label.size());
-  for (const auto& [label, value] : r.lines) {
-    std::cout << "  " << label << std::string(width - label.size() + 2, ' ') << value << "\n";
+  for (const auto* part : {&r.lines, &r.footer}) {
+    for (const auto& [label, _] : *part) width = std::max(width, label.size());
+  }
+  for (const auto* part : {&r.lines, &r.footer}) {
+    for (const auto& [label, value] : *part) {
+      std::cout << "  " << label << std::string(width - label.size() + 2, ' ') << value << "\n";
+    }
   }
   std::cout << (r.ok ? "  result: ok" : "  result: FAILED (errors or nothing measured)") << std::endl;
 }
@@ -94,6 +98,12 @@ int main(int argc, char** argv) {
   app.add_option("--mark-signal", o.mark_signal,
                  "Send this signal number to --server-pid when the measured window opens and "
                  "closes (e.g. for bench/malloc_counter.so)");
+  app.add_option("--mark-command", o.mark_command,
+                 "Run `<command> start` just before the measured window opens and "
+                 "`<command> stop` just after it closes (e.g. to switch a profiler on and off)");
+  app.add_flag("--login-only", o.login_only,
+               "Log in with --user/--password, print the access token and exit (scripts log in "
+               "once and pass --token to every run)");
   app.add_option("--connect-concurrency", o.connect_concurrency,
                  "Connection handshakes in flight per generator thread")
       ->capture_default_str();
@@ -120,6 +130,10 @@ int main(int argc, char** argv) {
     } else {
       std::cerr << "magnetar-bench: give --user/--password or --token\n";
       return 1;
+    }
+    if (o.login_only) {
+      std::cout << runner.token() << std::endl;
+      return 0;
     }
     Report report;
     if (o.scenario == "publish" || o.scenario == "bulk") {

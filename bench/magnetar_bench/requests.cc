@@ -154,6 +154,17 @@ std::optional<uint64_t> FindStamp(std::string_view text) {
   return found;
 }
 
+std::string_view FrameType(std::string_view frame) {
+  const size_t key = frame.find(R"("type")");
+  if (key == std::string_view::npos) return {};
+  size_t i = key + 6;
+  while (i < frame.size() && (frame[i] == ' ' || frame[i] == ':' || frame[i] == '\t')) ++i;
+  if (i >= frame.size() || frame[i] != '"') return {};
+  const size_t end = frame.find('"', i + 1);
+  if (end == std::string_view::npos) return {};
+  return frame.substr(i + 1, end - i - 1);
+}
+
 std::string_view LastMessageId(std::string_view text) {
   constexpr std::string_view kKey = R"("message_id":")";
   const size_t pos = text.rfind(kKey);

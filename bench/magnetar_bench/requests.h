@@ -40,19 +40,29 @@ std::string SubscribeFrame(const std::string& topic, std::string_view offset);
 
 // The first "t":"<digits>" stamp in `text`; nullopt when there is none.
 std::optional<uint64_t> FindStamp(std::string_view text);
-// Every "t" stamp in `text`, in order, passed to f(ns).
+// Every "t" stamp in `text`, in order, passed to f(ns). Tolerates whitespace around the colon
+// (servers that pretty-print), though the relay servers write compact JSON.
 template <typename F>
 void ForEachStamp(std::string_view text, F&& f) {
   size_t pos = 0;
-  while ((pos = text.find(R"("t":")", pos)) != std::string_view::npos) {
-    pos += 5;
-    uint64_t v = 0;
+  while ((pos = text.find(R"("t")", pos)) != std::string_view::npos) {
+    pos += 3;
     size_t i = pos;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') v = v * 10 + (text[i++] - '0');
-    if (i > pos) f(v);
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= text.size() || text[i] != '"') continue;
+    const size_t digits = ++i;
+    uint64_t v = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') v = v * 10 + static_cast<uint64_t>(text[i++] - '0');
+    if (i > digits && i < text.size() && text[i] == '"') f(v);
     pos = i;
   }
 }
+// The value of the first "type" field of a frame ("message", "subscribed", "error", ...): the
+// relay puts it first, so this reads only the frame's head, never the payload.
+std::string_view FrameType(std::string_view frame);
 // The value of the last "message_id":"…" in `text` (empty when there is none).
 std::string_view LastMessageId(std::string_view text);
 // A string field's value from a flat JSON object ("access_token" from a login answer).

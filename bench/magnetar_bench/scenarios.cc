@@ -78,15 +78,19 @@ void AddCommon(Report& r, const Runner& runner, const ThreadStats& totals, doubl
   r.json["window_s"] = std::round(window_s * 1000) / 1000;
   r.json["payload_bytes"] = o.payload_bytes;
   r.json["errors"] = totals.errors;
-  r.json["generator_cpu_percent"] = std::llround(runner.generator_cpu_percent());
-  std::string cpu = Fixed(runner.generator_cpu_percent(), 0) + "% generator";
-  if (o.server_pid > 0) {
-    r.json["server_cpu_percent"] = std::llround(runner.server_cpu_percent());
-    cpu += ", " + Fixed(runner.server_cpu_percent(), 0) + "% server";
-  }
-  r.lines.emplace_back("CPU in the window (100% = 1 core)", cpu);
+  std::string cpu;
+  auto add_cpu = [&](const char* who, double total, double system) {
+    if (total < 0) return;
+    r.json[std::string(who) + "_cpu_percent"] = std::llround(total);
+    r.json[std::string(who) + "_system_cpu_percent"] = std::llround(system);
+    if (!cpu.empty()) cpu += ", ";
+    cpu += Fixed(total, 0) + "% " + who + " (" + Fixed(system, 0) + "% in the kernel)";
+  };
+  add_cpu("generator", runner.generator_cpu_percent(), runner.generator_system_percent());
+  add_cpu("server", runner.server_cpu_percent(), runner.server_system_percent());
+  r.footer.emplace_back("CPU in the window (100% = 1 core)", cpu.empty() ? "unknown" : cpu);
   if (!totals.first_error.empty()) r.json["first_error"] = totals.first_error;
-  r.lines.emplace_back("errors", std::to_string(totals.errors) +
+  r.footer.emplace_back("errors", std::to_string(totals.errors) +
                                      (totals.first_error.empty() ? "" : " (first: " + totals.first_error + ")"));
   if (totals.errors > 0) r.ok = false;
 }
@@ -290,8 +294,9 @@ class Subscriber final : public WsListener {
   void OnOpen(WsConn& c) override { c.SendText(subscribe_); }
 
   void OnText(WsConn&, std::string_view text, uint64_t now) override {
-    // Only our own frames reach here: the message frame starts with its type (relay spec §4.2).
-    if (text.size() > 17 && text.compare(0, 17, R"({"type":"message")") == 0) {
+    // Only our own frames reach here (relay spec §4.2).
+    const std::string_view type = FrameType(text);
+    if (type == "message") {
       if (window_) window_->OnDelivered();
       if (auto stamp = FindStamp(text); stamp && runner_.InWindow(*stamp)) {
         stats_.latency.Record(now - *stamp);
@@ -300,11 +305,11 @@ class Subscriber final : public WsListener {
       }
       return;
     }
-    if (!subscribed_ && text.find(R"("type":"subscribed")") != std::string_view::npos) {
+    if (!subscribed_ && type == "subscribed") {
       subscribed_ = true;
       ready_->fetch_add(1);
       Settle();
-    } else if (text.find(R"("type":"error")") != std::string_view::npos) {
+    } else if (type == "error") {
       stats_.Error("WebSocket error frame: " + std::string(text.substr(0, 200)));
     }
   }
@@ -541,7 +546,10 @@ Report RunE2e(Runner& runner, bool fanout) {
   r.Add("subscribers", subscribers, "WebSocket subscribers",
         std::to_string(ready.load()) + " of " + std::to_string(subscribers) + " subscribed");
   if (rate > 0) r.Add("target_rate", rate, "target publish rate", Grouped(rate) + " msgs/s");
-  if (fanout) r.json["window"] = o.window;
+  if (fanout) {
+    r.Add("window", o.window, "flow control (messages behind, per subscriber)",
+          o.window > 0 ? std::to_string(o.window) : "none");
+  }
   const double pps = static_cast<double>(t.requests) / window_s;
   r.Add("publishes_per_s", std::llround(pps), "publishes/s", Grouped(pps));
   const double dps = static_cast<double>(t.deliveries) / window_s;
@@ -578,6 +586,7 @@ class Waiter final : public HttpListener {
         timer_(runner.context(index)) {}
 
   void Start() { conn_.Connect(); }
+  bool connected() const { return conn_.open(); }
   std::function<void()> on_settled;  // called once: request sent or failed (connection pacing)
 
   void OnConnected(HttpConn&) override {
@@ -826,7 +835,13 @@ Report RunConnections(Runner& runner) {
   Report r;
   AddCommon(r, runner, t, held);
   const int ws_ok = ready.load();
-  r.Add("waiters", waiters_n, "long-poll waiters held", std::to_string(waiters_n));
+  r.json["source_addresses"] = o.source_addresses;
+  int waiters_ok = 0;
+  for (const auto& w : waiters) waiters_ok += w->connected() ? 1 : 0;
+  r.Add("waiters", waiters_ok, "long-poll waiters held",
+        std::to_string(waiters_ok) + " of " + std::to_string(waiters_n));
+  r.json["waiters_requested"] = waiters_n;
+  r.json["idle_ws_requested"] = ws_n;
   r.Add("idle_ws", ws_ok, "idle WebSockets held",
         std::to_string(ws_ok) + " of " + std::to_string(ws_n));
   if (o.server_pid > 0) {
@@ -837,7 +852,7 @@ Report RunConnections(Runner& runner) {
     r.Add("rss_end_bytes", rss3, "server RSS at the end of the hold", mib(rss3));
     r.Add("hwm_bytes", hwm, "server peak RSS (VmHWM)", mib(hwm));
     const double per_waiter =
-        waiters_n > 0 ? (static_cast<double>(rss1) - static_cast<double>(rss0)) / waiters_n : 0;
+        waiters_ok > 0 ? (static_cast<double>(rss1) - static_cast<double>(rss0)) / waiters_ok : 0;
     const double per_ws =
         ws_ok > 0 ? (static_cast<double>(std::max(rss2, rss3)) - static_cast<double>(rss1)) / ws_ok : 0;
     r.Add("bytes_per_waiter", std::llround(per_waiter), "RSS per waiter", Grouped(per_waiter) + " B");
@@ -848,7 +863,7 @@ Report RunConnections(Runner& runner) {
     r.Add("projected_rss_10k_waiters_50k_ws_bytes", std::llround(projected),
           "projected RSS, 10,000 waiters + 50,000 WebSockets", mib(static_cast<uint64_t>(projected)));
   }
-  if (ws_ok < ws_n) r.ok = false;
+  if (ws_ok < ws_n || waiters_ok < waiters_n) r.ok = false;
   return r;
 }
 

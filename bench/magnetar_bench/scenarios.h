@@ -29,7 +29,8 @@ namespace magnetar::bench {
 
 struct Report {
   boost::json::object json;
-  std::vector<std::pair<std::string, std::string>> lines;  // label, value
+  std::vector<std::pair<std::string, std::string>> lines;   // label, value
+  std::vector<std::pair<std::string, std::string>> footer;  // printed after the lines (CPU, errors)
   bool ok = true;
   void Add(const std::string& key, boost::json::value v, std::string label, std::string shown) {
     json[key] = std::move(v);
