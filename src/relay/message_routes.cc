@@ -314,7 +314,7 @@ void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequ
     drafts.reserve(indexes.size());
     for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
     deps_.broker.Publish({user.user_id, topic}, std::move(drafts),
-                         [state, topic, indexes = indexes,
+                         [state, topic = topic, indexes = indexes,
                           start = std::chrono::steady_clock::now()](
                              Result<std::vector<core::MessagePtr>> stored) {
                            auto& m = metrics::MessagesFor(metrics::Protocol::kRelayHttp);
