@@ -46,7 +46,13 @@ Authenticator::Authenticator(UserStore& users, const JwtCodec& jwt, core::KvStor
     : users_(users), jwt_(jwt), kv_(kv), clock_(clock) {}
 
 Result<AccessClaims> Authenticator::VerifyToken(std::string_view token) const {
-  Result<AccessClaims> claims = jwt_.Verify(token, clock_.NowSeconds());
+  const int64_t now = clock_.NowSeconds();
+  Result<AccessClaims> claims = [&]() -> Result<AccessClaims> {
+    if (std::optional<AccessClaims> known = verified_.Find(token, now)) return *std::move(known);
+    Result<AccessClaims> fresh = jwt_.Verify(token, now);
+    if (fresh.ok()) verified_.Insert(token, *fresh);
+    return fresh;
+  }();
   if (!claims.ok()) return claims.status();
   Result<bool> revoked = IsRevoked(claims->jti);
   if (!revoked.ok()) return revoked.status();

@@ -1,10 +1,11 @@
 #pragma once
 
 // Request authentication (relay spec §0.3 steps 2-6) and the JWT deny-list (§5.5), plus the
-// bootstrap admin (§5.3). An Authenticator holds only references to thread-safe collaborators and
-// no state of its own, so one instance may be shared by every thread; the referenced store, codec,
-// key/value store and clock must outlive it. Users are read from the UserStore on every call (no
-// cache), so admin changes (deactivate, permissions, delete) apply on the next request (D12).
+// bootstrap admin (§5.3). An Authenticator holds references to thread-safe collaborators and a
+// thread-safe memo of verified tokens, so one instance may be shared by every thread; the
+// referenced store, codec, key/value store and clock must outlive it. Users and the deny-list are
+// read on every call (no cache), so admin changes (deactivate, permissions, delete) and logouts
+// apply on the next request (D10, D12); only a token's signature check is memoised.
 
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "auth/jwt.h"
 #include "auth/user.h"
 #include "auth/user_store.h"
+#include "auth/verified_token_cache.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "core/kv_store.h"
@@ -61,6 +63,7 @@ class Authenticator {
   const JwtCodec& jwt_;
   core::KvStore& kv_;
   const Clock& clock_;
+  mutable VerifiedTokenCache verified_;
 };
 
 // Bootstrap admin (§5.3). Absent user: created with permissions ["admin","read","write"], a new

@@ -115,6 +115,36 @@ TEST_F(AuthenticatorTest, RevokedTokenRejectedBeforeUserLookup) {
                "Token has been revoked");
 }
 
+// A token that already verified (and so sits in the verified-token memo) is still checked
+// against the deny-list and the stored user on every request.
+TEST_F(AuthenticatorTest, RememberedTokenStillHonoursLogoutAndUserState) {
+  const std::string token = TokenFor(alice_);
+  ASSERT_TRUE(auth_.Authenticate(token).ok());
+  ASSERT_TRUE(auth_.Authenticate(token).ok());
+  User inactive = alice_;
+  inactive.is_active = false;
+  ASSERT_TRUE(users_.Update(inactive).ok());
+  ExpectStatus(auth_.Authenticate(token).status(), StatusCode::kPermissionDenied,
+               "User is inactive");
+  ASSERT_TRUE(users_.Update(alice_).ok());
+  ASSERT_TRUE(auth_.Authenticate(token).ok());
+  ASSERT_TRUE(auth_.Revoke(claims_).ok());
+  ExpectStatus(auth_.Authenticate(token).status(), StatusCode::kUnauthenticated,
+               "Token has been revoked");
+}
+
+// A token one byte away from a remembered one is verified on its own (and fails).
+TEST_F(AuthenticatorTest, TamperedCopyOfRememberedTokenIsRefused) {
+  const std::string token = TokenFor(alice_);
+  ASSERT_TRUE(auth_.Authenticate(token).ok());
+  std::string tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  ExpectStatus(auth_.Authenticate(tampered).status(), StatusCode::kUnauthenticated,
+               "Invalid or expired token");
+  ExpectStatus(auth_.Authenticate(token + "x").status(), StatusCode::kUnauthenticated,
+               "Invalid or expired token");
+}
+
 TEST_F(AuthenticatorTest, RevokeAffectsOnlyThatToken) {
   const std::string first = TokenFor(alice_);
   const AccessClaims first_claims = claims_;
