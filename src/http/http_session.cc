@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "http/response_writer.h"
 #include "http/target.h"
 
 namespace magnetar::http {
@@ -481,26 +482,17 @@ void HttpSession<Stream>::Respond(uint64_t seq, Response response) {
   }
   current_.reset();
   watch_timer_.cancel();
-  auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-  res->version(11);
-  res->result(response.status);
-  if (!response.content_type.empty()) res->set(bhttp::field::content_type, response.content_type);
-  for (auto& [name, value] : response.headers) res->insert(name, value);
-  if (!origin_.empty() && service_.OriginAllowed(origin_)) {
-    res->set(bhttp::field::access_control_allow_origin, origin_);
-    res->set(bhttp::field::vary, "Origin");
-  }
-  res->body() = std::move(response.body);
-  res->keep_alive(keep_alive_);
-  res->prepare_payload();
+  ResponseFraming framing{.keep_alive = keep_alive_};
+  if (!origin_.empty() && service_.OriginAllowed(origin_)) framing.allowed_origin = origin_;
+  auto bytes = std::make_shared<const std::string>(SerializeResponse(response, framing));
   lowest().expires_after(service_.options().request_timeout);
   const bool keep_alive = keep_alive_;
   writing_ = true;
-  bhttp::async_write(stream_, *res,
-                     [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                       self->writing_ = false;
-                       self->OnWritten(keep_alive, ec);
-                     });
+  asio::async_write(stream_, asio::buffer(*bytes),
+                    [self = shared_from_this(), bytes, keep_alive](beast::error_code ec, size_t) {
+                      self->writing_ = false;
+                      self->OnWritten(keep_alive, ec);
+                    });
 }
 
 template <class Stream>

@@ -519,6 +519,10 @@ class Api:
         wait_until(ok, timeout, message=f"{count} poll waiter(s) on {topic}")
 
 
+# Session-long users log in again after this long: well inside the default 10-minute token lifetime.
+TOKEN_RENEW_SECONDS = 240
+
+
 def login(server: MagnetarServer, username: str, password: str, *, source_ip: str | None = "fresh",
           extra: dict | None = None):
     """POST /auth/login form as the clients send it (§A.6.8); each call from a fresh source address."""
@@ -541,6 +545,19 @@ class User:
     refresh_token: str
     api: Api
     login_body: dict = field(default_factory=dict)
+    logged_in_at: float = field(default_factory=time.monotonic)
+
+    def renew_if_older_than(self, seconds: float) -> None:
+        """Logs in again when the token is older than `seconds`: users that live for the whole session
+        (the admin) would otherwise outlive the default 10-minute access token on a slow machine."""
+        if time.monotonic() - self.logged_in_at < seconds:
+            return
+        r = login(self.server, self.username, self.password, source_ip=self.api.source_ip)
+        assert r.status_code == 200, f"re-login {self.username} -> {r.status_code}: {r.text}"
+        body = r.json()
+        self.token, self.refresh_token, self.login_body = body["access_token"], body["refresh_token"], body
+        self.api.token = self.token
+        self.logged_in_at = time.monotonic()
 
     def fresh_token(self) -> str:
         """A second, independent access token for this user (a new login)."""
@@ -597,6 +614,7 @@ class Tenant:
         return self._users[kind]
 
     def new_user(self, permissions: list, prefix: str = "u") -> User:
+        self.admin.renew_if_older_than(TOKEN_RENEW_SECONDS)
         username, password, body = register_user(self.admin, permissions, prefix)
         return login_user(self.server, username, password, body["user_id"], body["permissions"], self.source_ip)
 
@@ -885,14 +903,21 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def admin(server) -> User:
-    """The bootstrap admin of the session server (logged in once)."""
+def session_admin(server) -> User:
+    """The bootstrap admin of the session server (logged in once, renewed by `admin`)."""
     return start_admin(server)
 
 
+@pytest.fixture
+def admin(session_admin) -> User:
+    """The bootstrap admin, with a token young enough to last the test."""
+    session_admin.renew_if_older_than(TOKEN_RENEW_SECONDS)
+    return session_admin
+
+
 @pytest.fixture(scope="module")
-def tenant(server, admin) -> Tenant:
-    return Tenant(server, admin)
+def tenant(server, session_admin) -> Tenant:
+    return Tenant(server, session_admin)
 
 
 @pytest.fixture(scope="module")
