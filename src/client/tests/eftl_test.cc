@@ -157,7 +157,7 @@ class Proxy {
       while (downstream && paused_ && !stopping_) std::this_thread::sleep_for(5ms);
       ssize_t done = 0;
       while (done < n) {
-        const ssize_t w = ::write(to, buf + done, static_cast<size_t>(n - done));
+        const ssize_t w = ::send(to, buf + done, static_cast<size_t>(n - done), MSG_NOSIGNAL);
         if (w <= 0) break;
         done += w;
       }
@@ -212,6 +212,7 @@ class Eftl : public ::testing::Test {
 MagnetarServer* Eftl::server_ = nullptr;
 
 TEST_F(Eftl, PublishSubscribeWithMatchersAndTypedFields) {
+  Inbox orders, fives, qty_no_type, all;  // before the connections: their handlers use them
   const std::string url = server_->eftl_url(Channel("pubsub"));
   std::vector<EftlState> states;
   std::mutex states_mutex;
@@ -223,7 +224,6 @@ TEST_F(Eftl, PublishSubscribeWithMatchersAndTypedFields) {
   EftlConnection conn(url, o);
   EXPECT_TRUE(conn.is_connected());
   EXPECT_FALSE(conn.client_id().empty());  // assigned by the server
-  Inbox orders, fives, qty_no_type, all;
   conn.subscribe({.matcher = R"({"type":"order"})"}, orders.handler());
   conn.subscribe({.matcher = R"({"qty":5})"}, fives.handler());
   conn.subscribe({.matcher = R"({"qty":true,"type":false})"}, qty_no_type.handler());
@@ -287,22 +287,20 @@ TEST_F(Eftl, PublishSubscribeWithMatchersAndTypedFields) {
 }
 
 TEST_F(Eftl, CloseKeepsADurableUnsubscribeDeletesIt) {
+  Inbox first, second, third;  // before the connections: their handlers use them
   const std::string url = server_->eftl_url(Channel("close"));
   EftlConnection conn(url, Options());
   EftlConnection pub(url, Options());
-  Inbox first;
   const std::string id = conn.subscribe({.durable = "d-close"}, first.handler());
   pub.publish(N(1));
   ASSERT_TRUE(first.wait_for(1));
   conn.close_subscription(id);
   pub.publish(N(2));  // kept for the durable while nobody listens
-  Inbox second;
   const std::string id2 = conn.subscribe({.durable = "d-close"}, second.handler());
   ASSERT_TRUE(second.wait_for(1));
   EXPECT_EQ(second.numbers(), (std::vector<int64_t>{2}));
   conn.unsubscribe(id2);
   pub.publish(N(3));  // the durable is gone: nobody keeps this
-  Inbox third;
   conn.subscribe({.durable = "d-close"}, third.handler());  // a new durable starts at the end
   pub.publish(N(4));
   ASSERT_TRUE(third.wait_for(1));
@@ -311,10 +309,10 @@ TEST_F(Eftl, CloseKeepsADurableUnsubscribeDeletesIt) {
 }
 
 TEST_F(Eftl, StopAndStartASubscription) {
+  Inbox inbox;  // before the connections: their handlers use it
   const std::string url = server_->eftl_url(Channel("stop"));
   EftlConnection conn(url, Options());
   EftlConnection pub(url, Options());
-  Inbox inbox;
   const std::string id = conn.subscribe({}, inbox.handler());
   pub.publish(N(1));
   ASSERT_TRUE(inbox.wait_for(1));
@@ -329,10 +327,10 @@ TEST_F(Eftl, StopAndStartASubscription) {
 }
 
 TEST_F(Eftl, SharedAndLastValueDurables) {
+  Inbox in_a, in_b, latest;  // before the connections: their handlers use them
   const std::string url = server_->eftl_url(Channel("kinds"));
   EftlConnection a(url, Options());
   EftlConnection b(url, Options());
-  Inbox in_a, in_b;
   a.subscribe({.durable = "workers", .type = EftlDurableType::kShared}, in_a.handler());
   b.subscribe({.durable = "workers", .type = EftlDurableType::kShared}, in_b.handler());
   for (int i = 1; i <= 6; ++i) a.publish(N(i));
@@ -347,7 +345,6 @@ TEST_F(Eftl, SharedAndLastValueDurables) {
   a.publish(EftlMessage().set_string("flight", "954").set_string("status", "boarding"));
   a.publish(EftlMessage().set_string("flight", "954").set_string("status", "departed"));
   a.publish(EftlMessage().set_string("flight", "100").set_string("status", "late"));
-  Inbox latest;
   b.subscribe({.matcher = R"({"flight":"954"})",
                .durable = "flights",
                .type = EftlDurableType::kLastValue,
@@ -413,13 +410,13 @@ TEST_F(Eftl, KeyValueMaps) {
 }
 
 TEST_F(Eftl, FailoverToTheSecondUrlWhenTheFirstIsDead) {
+  Inbox inbox;  // before the connections: their handlers use it
   const std::string channel = Channel("failover");
   const std::string dead = "ws://127.0.0.1:" + std::to_string(testsupport::closed_port()) + "/" + channel;
   EftlOptions o = Options();
   o.shuffle_urls = false;  // the dead one first, for sure
   EftlConnection conn(dead + " | " + server_->eftl_url(channel), o);
   EXPECT_EQ(conn.url(), server_->eftl_url(channel));
-  Inbox inbox;
   conn.subscribe({}, inbox.handler());
   conn.publish(N(7));
   ASSERT_TRUE(inbox.wait_for(1));
@@ -448,6 +445,7 @@ TEST_F(Eftl, RefusedCredentials) {
 // A dropped connection resumes with its client_id and id_token: a publish whose ack was lost is
 // re-sent with its seq and acknowledged without being stored twice, and delivery seqs continue.
 TEST_F(Eftl, DroppedConnectionResumesWithIdToken) {
+  Inbox mine, observer;  // before the connections: their handlers use them
   const std::string channel = Channel("resume");
   Proxy proxy(server_->eftl_port());
   std::mutex mutex;
@@ -459,7 +457,6 @@ TEST_F(Eftl, DroppedConnectionResumesWithIdToken) {
   };
   EftlConnection conn("ws://127.0.0.1:" + std::to_string(proxy.port()) + "/" + channel, o);
   EftlConnection direct(server_->eftl_url(channel), Options());
-  Inbox mine, observer;
   conn.subscribe({}, mine.handler());
   direct.subscribe({}, observer.handler());
   const std::string client_id = conn.client_id();
@@ -508,6 +505,7 @@ TEST_F(Eftl, DroppedConnectionResumesWithIdToken) {
 // A standard durable with client acks across a server restart (RocksDB): what was acked is not
 // delivered again, what was not acked comes back, nothing is lost.
 TEST(EftlRestart, ClientAckDurableAcrossAServerRestart) {
+  Inbox inbox;  // before the connections: their handlers use it
   if (!fs::exists(testsupport::magnetar_binary())) GTEST_SKIP() << "no magnetar binary";
   MagnetarServer server("rocksdb");
   server.start();
@@ -522,7 +520,6 @@ TEST(EftlRestart, ClientAckDurableAcrossAServerRestart) {
   o.on_reconnect = [&](bool) { ++reconnects; };
   EftlConnection sub(url, o);
   EftlConnection pub(url, o);
-  Inbox inbox;
   sub.subscribe({.durable = "orders", .ack = EftlAckMode::kClient}, inbox.handler());
   for (int i = 1; i <= 6; ++i) pub.publish(N(i));
   ASSERT_TRUE(inbox.wait_for(6));
