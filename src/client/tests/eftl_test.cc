@@ -407,6 +407,11 @@ TEST_F(Eftl, KeyValueMaps) {
   std::promise<EftlResult> done;
   map.set_async("y", N(2), [&](const EftlResult& r) { done.set_value(r); });
   EXPECT_TRUE(done.get_future().get().ok());
+  // Over the welcome's max_size (1 MiB by default): refused before anything is sent.
+  const EftlMessage big = EftlMessage().set_opaque("big", std::string(2 << 20, 'x'));
+  EXPECT_THROW(map.set("big", big), EftlMessageTooLarge);
+  EXPECT_THROW(conn.publish(big), EftlMessageTooLarge);
+  EXPECT_TRUE(conn.is_connected());
 }
 
 TEST_F(Eftl, FailoverToTheSecondUrlWhenTheFirstIsDead) {
