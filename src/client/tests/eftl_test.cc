@@ -507,6 +507,23 @@ TEST_F(Eftl, DroppedConnectionResumesWithIdToken) {
   EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), seen.size());
 }
 
+// The client echoes the server's heartbeats: an idle connection outlives the server's timeout.
+TEST(EftlHeartbeat, AnIdleConnectionStaysOpen) {
+  if (!fs::exists(testsupport::magnetar_binary())) GTEST_SKIP() << "no magnetar binary";
+  MagnetarServer server("memory", {"--eftl-heartbeat", "1", "--eftl-timeout", "2"});
+  server.start();
+  EftlOptions o;
+  o.username = server.admin_user();
+  o.password = server.admin_password();
+  std::atomic<int> reconnects{0};
+  o.on_reconnect = [&](bool) { ++reconnects; };
+  EftlConnection conn(server.eftl_url("idle"), o);
+  std::this_thread::sleep_for(4s);  // twice the server's timeout, with nothing sent by the app
+  EXPECT_TRUE(conn.is_connected());
+  EXPECT_EQ(reconnects, 0);
+  conn.publish(N(1));
+}
+
 // A standard durable with client acks across a server restart (RocksDB): what was acked is not
 // delivered again, what was not acked comes back, nothing is lost.
 TEST(EftlRestart, ClientAckDurableAcrossAServerRestart) {
