@@ -61,7 +61,7 @@ if [[ $do_build == 1 ]]; then
      ! grep -q "^CMAKE_BUILD_TYPE:STRING=$build_type\$" "$build/CMakeCache.txt"; then
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
   fi
-  ninja -C "$build" magnetar magnetar-bench reference_server malloc_counter
+  ninja -C "$build" magnetar magnetar-bench reference_server malloc_counter eftl-bench
 fi
 magnetar=$build/src/server/magnetar
 bench=$build/bench/magnetar-bench
@@ -223,6 +223,14 @@ broker_runs memory
 broker_runs rocksdb
 stop reference memory rocksdb
 
+# --- eFTL: publish with QoS acks, fan-out over distinct matchers (bench/eftl_run.sh, its own memory
+# server; one JSON line per run, kept beside the results, not in BENCHMARKS.md yet) ---------------
+echo "== eftl (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+if ! "$root/bench/eftl_run.sh" "$build" $([[ $quick == 1 ]] && echo --quick) >"$work/eftl.jsonl" \
+    2>"$work/eftl.err"; then
+  echo "   (bench/eftl_run.sh failed: $(tail -3 "$work/eftl.err" | tr '\n' ' '))" >&2
+fi
+
 # --- connections: a fresh server, so its baseline RSS holds no messages ----------------------------
 start_magnetar connections --storage memory
 login connections
@@ -251,6 +259,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 stamp=$(date -u +%Y-%m-%d-%H%M)
 suffix=$([[ $quick == 1 ]] && echo "-quick" || true)
 out_json=$root/bench/results/$stamp$suffix.json
+[[ -s $work/eftl.jsonl ]] && cp "$work/eftl.jsonl" "$root/bench/results/$stamp$suffix-eftl.jsonl"
 
 python3 "$root/bench/report.py" \
   --runs "$results" --allocs-fanout "$work/allocs-fanout.txt" --profile "$work/profile" \

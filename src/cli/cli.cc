@@ -7,8 +7,10 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/eftl_commands.h"
 #include "cli/session.h"
 #include "cli/signals.h"
+#include "client/eftl.h"
 #include "client/errors.h"
 #include "common/log.h"
 
@@ -16,8 +18,8 @@ namespace magnetar::cli {
 namespace {
 
 const std::set<std::string>& ClientCommands() {
-  static const std::set<std::string> names{"login",   "logout", "whoami",    "topics",
-                                           "publish", "poll",   "subscribe", "help"};
+  static const std::set<std::string> names{"login", "logout",    "whoami", "topics", "publish",
+                                           "poll",  "subscribe", "eftl",   "help"};
   return names;
 }
 
@@ -152,6 +154,62 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   subscribe_cmd->footer(kFooter);
 
+  // eFTL: the channel on the server's --eftl-port (see eftl_commands.h).
+  EftlCommonOptions eftl_common;
+  EftlPublishOptions eftl_publish;
+  EftlSubscribeOptions eftl_subscribe;
+  EftlRequestOptions eftl_request;
+  EftlKvOptions eftl_kv;
+  CLI::App* eftl_cmd = app.add_subcommand(
+      "eftl", "The eFTL channel: publish, subscribe (matchers, durables), request, kv maps");
+  eftl_cmd->require_subcommand(1);
+  eftl_cmd->footer(kFooter);
+  auto eftl_options = [&](CLI::App* cmd) {
+    AddCommon(cmd, common);
+    cmd->add_option("--eftl-url", eftl_common.eftl_url,
+                    "eFTL URL(s), '|'-separated for failover (default: MAGNETAR_EFTL_URL, else "
+                    "ws(s)://<relay host>:9191/<channel>)");
+    cmd->add_option("--channel", eftl_common.channel, "Channel when the URL is derived")
+        ->capture_default_str();
+    cmd->footer(kFooter);
+  };
+  CLI::App* eftl_publish_cmd =
+      eftl_cmd->add_subcommand("publish", "Publish an eFTL message (JSON wire form), or - for lines");
+  eftl_options(eftl_publish_cmd);
+  eftl_publish_cmd->add_option("MESSAGE", eftl_publish.message,
+                               R"(e.g. '{"type":"order","qty":5,"price":{"_d_":9.5}}', or -)")
+      ->required();
+  CLI::App* eftl_subscribe_cmd =
+      eftl_cmd->add_subcommand("subscribe", "Print the messages of a subscription as they arrive");
+  eftl_options(eftl_subscribe_cmd);
+  eftl_subscribe_cmd->add_option("--matcher", eftl_subscribe.matcher,
+                                 R"(Content matcher, e.g. '{"type":"order","qty":true}')");
+  eftl_subscribe_cmd->add_option("--durable", eftl_subscribe.durable, "Durable name");
+  eftl_subscribe_cmd->add_option("--type", eftl_subscribe.type,
+                                 "Durable type: standard, shared or last-value");
+  eftl_subscribe_cmd->add_option("--key", eftl_subscribe.key, "Last-value key field");
+  eftl_subscribe_cmd
+      ->add_option("--ack", eftl_subscribe.ack,
+                   "auto, client (each message acknowledged once printed) or none")
+      ->capture_default_str();
+  eftl_subscribe_cmd->add_option("-n,--count", eftl_subscribe.count, "Exit after this many messages")
+      ->check(CLI::NonNegativeNumber);
+  CLI::App* eftl_request_cmd =
+      eftl_cmd->add_subcommand("request", "Send a request and print the reply");
+  eftl_options(eftl_request_cmd);
+  eftl_request_cmd->add_option("MESSAGE", eftl_request.message, "The request (JSON)")->required();
+  eftl_request_cmd->add_option("--timeout", eftl_request.timeout, "Seconds to wait for the reply")
+      ->capture_default_str();
+  CLI::App* eftl_kv_cmd = eftl_cmd->add_subcommand(
+      "kv", "Key-value maps: set MAP KEY MESSAGE | get MAP KEY | remove MAP KEY | destroy MAP");
+  eftl_options(eftl_kv_cmd);
+  eftl_kv_cmd->add_option("ACTION", eftl_kv.action, "set, get, remove or destroy")
+      ->required()
+      ->check(CLI::IsMember({"set", "get", "remove", "destroy"}));
+  eftl_kv_cmd->add_option("MAP", eftl_kv.map, "Map name")->required();
+  eftl_kv_cmd->add_option("KEY", eftl_kv.key, "Key");
+  eftl_kv_cmd->add_option("MESSAGE", eftl_kv.message, "Value for set (JSON)");
+
   CLI::App* help_cmd = app.add_subcommand("help", "Show help for a command");
   help_cmd->add_option("COMMAND", help_topic, "Command");
 
@@ -199,6 +257,18 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
     if (publish_cmd->parsed()) return Publish(session, publish, signals.token());
     if (poll_cmd->parsed()) return Poll(session, poll, signals.token());
     if (subscribe_cmd->parsed()) return Subscribe(session, subscribe, signals.token());
+    if (eftl_publish_cmd->parsed()) return EftlPublish(session, eftl_common, eftl_publish);
+    if (eftl_subscribe_cmd->parsed()) {
+      return EftlSubscribe(session, eftl_common, eftl_subscribe, signals.token());
+    }
+    if (eftl_request_cmd->parsed()) return EftlRequest(session, eftl_common, eftl_request);
+    if (eftl_kv_cmd->parsed()) {
+      if (eftl_kv.action != "destroy" && eftl_kv.key.empty()) throw UsageError("kv needs a KEY");
+      if (eftl_kv.action == "set" && eftl_kv.message.empty()) {
+        throw UsageError("kv set needs a MESSAGE");
+      }
+      return EftlKv(session, eftl_common, eftl_kv);
+    }
   } catch (const UsageError& e) {
     return Report(std::string("error: ") + e.what(), 2);
   } catch (const std::invalid_argument& e) {
@@ -217,6 +287,10 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
   } catch (const client::ClientError& e) {
     const bool auth = e.status() == 401 || e.status() == 403;
     return Report(std::string("error: ") + e.what(), auth ? 3 : 1);
+  } catch (const client::EftlError& e) {
+    const bool auth = e.code() == client::EftlError::kAuthenticationFailed;
+    return Report(std::string(auth ? "authentication failed: " : "error: ") + e.what(),
+                  auth ? 3 : 1);
   } catch (const std::exception& e) {
     return Report(std::string("error: ") + e.what(), 1);
   }

@@ -6,6 +6,8 @@
 #include "client/auth.h"
 #include "client/credentials.h"
 #include "client/device_flow.h"
+#include "client/eftl.h"
+#include "client/eftl_message.h"
 #include "client/errors.h"
 #include "client/subscriber.h"
 #include "client/tls_options.h"

@@ -305,6 +305,54 @@ TEST_F(CliAgainstServer, SubscribePrintsMessagesAsTheyArrive) {
   EXPECT_EQ(got, ids);
 }
 
+// `magnetar eftl ...` with the stored login (the access token is the eFTL password).
+TEST_F(CliAgainstServer, EftlPublishSubscribeRequestAndKv) {
+  MagnetarServer server("memory");
+  server.start();
+  TempDir home;
+  Cli cli(home.path(), home.path() / "c.json");
+  ASSERT_EQ(Login(cli, server).code, 0);
+  const std::string url = server.eftl_url("clichan");
+  auto sub = cli.Start({"eftl", "subscribe", "--eftl-url", url, "--matcher", R"({"kind":"a"})",
+                        "--ack", "client", "--json", "-n", "2"});
+  ASSERT_TRUE(sub->wait_for(
+      [](const std::string&, const std::string& err) {
+        return err.find("subscribed") != std::string::npos;
+      },
+      15s))
+      << sub->err();
+  for (const char* m : {R"({"kind":"a","n":1})", R"({"kind":"b","n":2})",
+                        R"({"kind":"a","n":3,"d":{"_d_":1.5}})"}) {
+    RunResult r = cli.Run({"eftl", "publish", "--eftl-url", url, m});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  ASSERT_EQ(sub->wait(15s), 0) << sub->err();
+  std::vector<std::int64_t> got;
+  for (const auto& line : Lines(sub->out())) {
+    json::value v = json::parse(line);
+    got.push_back(v.at("body").at("n").as_int64());
+  }
+  EXPECT_EQ(got, (std::vector<std::int64_t>{1, 3}));
+  EXPECT_NE(sub->out().find(R"("d":{"_d_":1.5})"), std::string::npos) << sub->out();
+
+  // A message that is not an eFTL message is a usage error; nobody to answer a request is 1.
+  EXPECT_EQ(cli.Run({"eftl", "publish", "--eftl-url", url, R"({"b":true})"}).code, 2);
+  RunResult nobody = cli.Run({"eftl", "request", "--eftl-url", url, R"({"q":1})"});
+  EXPECT_EQ(nobody.code, 1) << nobody.err;
+
+  RunResult set = cli.Run({"eftl", "kv", "--eftl-url", url, "set", "m", "k", R"({"v":7})"});
+  ASSERT_EQ(set.code, 0) << set.err;
+  RunResult get = cli.Run({"eftl", "kv", "--eftl-url", url, "get", "m", "k"});
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_EQ(Lines(get.out).at(0), R"({"v":7})");
+  EXPECT_EQ(cli.Run({"eftl", "kv", "--eftl-url", url, "remove", "m", "k"}).code, 0);
+  EXPECT_EQ(cli.Run({"eftl", "kv", "--eftl-url", url, "get", "m", "k"}).code, 1);
+
+  // Refused credentials in the URL: exit 3.
+  const std::string bad = "ws://admin:wrong@127.0.0.1:" + std::to_string(server.eftl_port()) + "/c";
+  EXPECT_EQ(cli.Run({"eftl", "publish", "--eftl-url", bad, R"({"n":1})"}).code, 3);
+}
+
 // POST /auth/device/approve as the admin (the relay's HTTP approval endpoint).
 int Approve(MagnetarServer& server, const std::string& user_code) {
   client::AuthConfig admin;

@@ -231,7 +231,7 @@ void MagnetarServer::start(uint16_t port) {
       magnetar_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
       "--storage", storage_, "--data-dir", (dir_.path() / "data").string(),
       // Tests run servers side by side: the Pulsar port must not be the fixed default.
-      "--pulsar-port", "0", "--eftl-port", "0",
+      "--pulsar-port", "0", "--eftl-port", std::to_string(port == 0 ? 0 : eftl_port_),
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};
@@ -260,6 +260,17 @@ void MagnetarServer::start(uint16_t port) {
   std::regex_search(out, m, listening);
   scheme_ = m[1].str();
   port_ = static_cast<uint16_t>(std::stoi(m[2].str()));
+  // The eFTL line follows the relay's (absent when the server has no eFTL listener).
+  const std::regex eftl_listening(R"(magnetar eftl listening on wss?://[^/]+:(\d+)/)");
+  if (proc_->wait_for(
+          [&](const std::string& o, const std::string&) {
+            return std::regex_search(o, m, eftl_listening);
+          },
+          std::chrono::seconds(5))) {
+    const std::string again = proc_->out();
+    std::regex_search(again, m, eftl_listening);
+    eftl_port_ = static_cast<uint16_t>(std::stoi(m[1].str()));
+  }
 }
 
 void MagnetarServer::stop() {

@@ -94,6 +94,12 @@ class MagnetarServer {
   }
 
   uint16_t port() const { return port_; }
+  // The eFTL listener's port (a free one at the first start, the same one after a restart) and
+  // the URL of a channel on it.
+  uint16_t eftl_port() const { return eftl_port_; }
+  std::string eftl_url(const std::string& channel) const {
+    return "ws://127.0.0.1:" + std::to_string(eftl_port_) + "/" + channel;
+  }
   // http://, or https:// when started with --tls-cert/--tls-key.
   std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
   const std::string& admin_user() const { return admin_user_; }
@@ -108,6 +114,7 @@ class MagnetarServer {
   std::string admin_user_ = "admin";
   std::string admin_password_;
   uint16_t port_ = 0;
+  uint16_t eftl_port_ = 0;
   std::string scheme_ = "http";
   std::unique_ptr<ChildProcess> proc_;
 };
