@@ -231,7 +231,7 @@ void MagnetarServer::start(uint16_t port) {
       magnetar_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
       "--storage", storage_, "--data-dir", (dir_.path() / "data").string(),
       // Tests run servers side by side: the Pulsar port must not be the fixed default.
-      "--pulsar-port", "0", "--eftl-port", "0",
+      "--pulsar-port", std::to_string(pulsar_port_), "--eftl-port", "0",
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};
@@ -260,6 +260,25 @@ void MagnetarServer::start(uint16_t port) {
   std::regex_search(out, m, listening);
   scheme_ = m[1].str();
   port_ = static_cast<uint16_t>(std::stoi(m[2].str()));
+  const std::regex pulsar(R"(Pulsar binary protocol on pulsar://[^:]+:(\d+))");
+  std::smatch pm;
+  if (proc_->wait_for(
+          [&](const std::string& out, const std::string& err) {
+            const std::string all = out + err;
+            return std::regex_search(all, pm, pulsar);
+          },
+          std::chrono::seconds(10))) {
+    const std::string all = proc_->out() + proc_->err();
+    std::regex_search(all, pm, pulsar);
+    pulsar_port_ = static_cast<uint16_t>(std::stoi(pm[1].str()));
+  }
+}
+
+void MagnetarServer::kill() {
+  if (!proc_) return;
+  proc_->signal(SIGKILL);
+  proc_->wait(std::chrono::seconds(10));
+  proc_.reset();
 }
 
 void MagnetarServer::stop() {
