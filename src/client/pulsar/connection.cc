@@ -60,6 +60,7 @@ void Connection::drop(const std::string& why) {
   if (state_ == State::kStopped || state_ == State::kDisconnected) return;
   Log()->warn("pulsar {}: dropping the connection: {}", url_.str(), why);
   last_failure_ = why;
+  dropped_ = true;  // the read that fails next must not replace the reason
   if (socket_) {
     boost::system::error_code ignored;
     socket_->shutdown(Socket::shutdown_both, ignored);
@@ -106,6 +107,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
       socket_ = socket;
       state_ = State::kHandshaking;
       handshake_error_.reset();
+      dropped_ = false;
       out_.clear();
       writing_ = false;
       proto::BaseCommand connect = magnetar::pulsar::MakeCommand(Type::CONNECT);
@@ -162,9 +164,7 @@ asio::awaitable<void> Connection::serve(std::shared_ptr<Socket> socket, uint64_t
     auto [ec, n] = co_await socket->async_read_some(asio::buffer(chunk), kTuple);
     if (generation != generation_) co_return;
     if (ec) {
-      if (last_failure_.empty() || ec != asio::error::operation_aborted) {
-        last_failure_ = ec == asio::error::eof ? "closed by the broker" : ec.message();
-      }
+      if (!dropped_) last_failure_ = ec == asio::error::eof ? "closed by the broker" : ec.message();
       co_return;
     }
     received_since_tick_ = true;

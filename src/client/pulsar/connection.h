@@ -157,6 +157,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Socket> socket_;
   std::string out_;
   bool writing_ = false;
+  bool dropped_ = false;  // drop() closed this socket (last_failure_ says why)
   bool received_since_tick_ = false;
   bool ping_outstanding_ = false;
   std::shared_ptr<boost::asio::steady_timer> ping_timer_;
