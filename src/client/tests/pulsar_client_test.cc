@@ -404,4 +404,102 @@ TEST(PulsarClientTimeouts, UnansweredRequestsTimeOut) {
   broker.join();
 }
 
+TEST_F(PulsarClientTest, FailoverAndKeySharedDeliver) {
+  Start();
+  mp::PulsarClient client(Options());
+  for (auto type : {mp::SubscriptionType::kFailover, mp::SubscriptionType::kKeyShared}) {
+    const std::string topic = Topic(type == mp::SubscriptionType::kFailover ? "fo" : "ks");
+    mp::ConsumerOptions co{.topic = topic,
+                           .subscription = "s",
+                           .type = type,
+                           .initial_position = mp::InitialPosition::kEarliest};
+    mp::Consumer a = client.subscribe(co);
+    mp::Consumer b = client.subscribe(co);  // both types take a second consumer
+    mp::Producer producer = client.create_producer({.topic = topic});
+    for (int i = 0; i < 10; ++i) {
+      producer.send({.payload = "p" + std::to_string(i), .key = "key-" + std::to_string(i % 3)});
+    }
+    std::set<std::string> seen;
+    for (int idle = 0; seen.size() < 10 && idle < 30;) {
+      bool got = false;
+      for (mp::Consumer* c : {&a, &b}) {
+        if (auto m = c->receive(100ms)) {
+          seen.insert(m->payload);
+          c->acknowledge(m->id);
+          got = true;
+        }
+      }
+      if (!got) ++idle;
+    }
+    EXPECT_EQ(seen.size(), 10u);
+  }
+}
+
+// A broker that pings once (the client must answer PONG) and then never answers the client's
+// PINGs: the client declares the connection dead and connects again.
+TEST(PulsarClientTimeouts, PingIsAnsweredAndASilentBrokerIsDropped) {
+  namespace asio = boost::asio;
+  using Type = magnetar::pulsar::proto::BaseCommand;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const uint16_t port = acceptor.local_endpoint().port();
+  std::atomic<int> accepted{0};
+  std::atomic<bool> got_pong{false};
+  std::atomic<bool> saw_eof{false};
+  std::thread broker([&] {
+    for (int conn = 0; conn < 2; ++conn) {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket s(io);
+      acceptor.accept(s, ec);
+      if (ec) return;
+      ++accepted;
+      std::string buffer;
+      char chunk[4096];
+      for (;;) {
+        size_t n = s.read_some(asio::buffer(chunk), ec);
+        if (ec) {
+          saw_eof = true;
+          break;
+        }
+        buffer.append(chunk, n);
+        for (;;) {
+          magnetar::pulsar::Frame frame;
+          auto r = magnetar::pulsar::ParseFrame(buffer, 1 << 20, &frame);
+          if (r.status != magnetar::pulsar::ParseStatus::kFrame) break;
+          buffer.erase(0, r.consumed);
+          if (frame.command.type() == Type::CONNECT) {
+            std::string out;
+            auto c = magnetar::pulsar::MakeCommand(Type::CONNECTED);
+            c.mutable_connected()->set_server_version("mute");
+            magnetar::pulsar::AppendCommand(out, c);
+            magnetar::pulsar::AppendCommand(out, magnetar::pulsar::MakeCommand(Type::PING));
+            asio::write(s, asio::buffer(out), ec);
+          } else if (frame.command.type() == Type::PONG) {
+            got_pong = true;
+          }
+          // The client's PINGs go unanswered.
+        }
+      }
+      if (conn == 1) return;
+    }
+  });
+  {
+    mp::ClientOptions o;
+    o.service_url = "pulsar://127.0.0.1:" + std::to_string(port);
+    o.token = "t";
+    o.ping_interval = 100ms;
+    o.backoff_initial = 10ms;
+    o.operation_timeout = 5s;
+    mp::PulsarClient client(o);
+    EXPECT_THROW(client.partitions(Topic("mute")), mp::PulsarError);  // not answered either
+    for (int i = 0; i < 100 && accepted.load() < 2; ++i) std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(got_pong.load());
+    EXPECT_TRUE(saw_eof.load());
+    EXPECT_GE(accepted.load(), 2);
+    client.close();
+  }
+  acceptor.close();
+  broker.join();
+}
+
 }  // namespace
