@@ -61,13 +61,14 @@ if [[ $do_build == 1 ]]; then
      ! grep -q "^CMAKE_BUILD_TYPE:STRING=$build_type\$" "$build/CMakeCache.txt"; then
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
   fi
-  ninja -C "$build" magnetar magnetar-bench reference_server malloc_counter eftl-bench
+  ninja -C "$build" magnetar magnetar-bench magnetar-pulsar-bench reference_server malloc_counter eftl-bench
 fi
 magnetar=$build/src/server/magnetar
 bench=$build/bench/magnetar-bench
 reference=$build/bench/reference_server
 counter=$build/bench/libmalloc_counter.so
-for bin in "$magnetar" "$bench" "$reference" "$counter"; do
+pulsar_bench=$build/bench/magnetar-pulsar-bench
+for bin in "$magnetar" "$bench" "$reference" "$counter" "$pulsar_bench"; do
   [[ -e $bin ]] || { echo "missing $bin (build first)" >&2; exit 1; }
 done
 build_type=$(grep -E '^CMAKE_BUILD_TYPE:' "$build/CMakeCache.txt" | cut -d= -f2)
@@ -153,7 +154,8 @@ start_magnetar() {  # start_magnetar <label> <storage args...>
     ${MALLOC_COUNTER_OUT:+MALLOC_COUNTER_OUT=$MALLOC_COUNTER_OUT} \
     PULSAR_JWT_SECRET_KEY="$secret" PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench \
     PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --threads "$server_threads" \
+    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port "${PULSAR_PORT:-0}" --eftl-port 0 \
+    --threads "$server_threads" \
     --data-dir "$data_root/$label" --log-level warning \
     --rate-limits off --ws-max-per-user 1000000 --poll-max-per-user 1000000 \
     --access-token-expire-minutes 120 "$@"
@@ -190,6 +192,34 @@ except Exception as e:
 load1 = float(open("/proc/loadavg").read().split()[0])
 print(json.dumps({"server": server, "label": label, "load1_after": load1, "result": data}))
 EOF
+}
+
+# measure_pulsar <server label> <pulsar port> <scenario label> <magnetar-pulsar-bench args...>:
+# the Pulsar binary protocol through the C++ client (bench/pulsar_bench.cc), one JSON line.
+measure_pulsar() {
+  local server=$1 port=$2 label=$3
+  shift 3
+  local out=$work/$server-$label.json
+  echo "== $server / $label (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  if ! "${gen_pin[@]}" "$pulsar_bench" --service-url "pulsar://127.0.0.1:$port" \
+      --token "${token_of[$server]}" "$@" >"$out" 2>"$work/$server-$label.err"; then
+    echo "   (run reported a failure: $(head -c 300 "$out" "$work/$server-$label.err" | tr '\n' ' '))" >&2
+  fi
+  [[ -s $out ]] || echo '{"ok":false,"error":"no output"}' >"$out"
+  python3 - "$server" "$label" "$out" >>"$results" <<'EOF'
+import json, sys
+server, label, path = sys.argv[1:4]
+try:
+    data = json.load(open(path))
+except Exception as e:
+    data = {"ok": False, "error": f"unreadable output: {e}"}
+load1 = float(open("/proc/loadavg").read().split()[0])
+print(json.dumps({"server": server, "label": label, "load1_after": load1, "result": data}))
+EOF
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 broker_runs() {
@@ -230,6 +260,16 @@ if ! "$root/bench/eftl_run.sh" "$build" $([[ $quick == 1 ]] && echo --quick) >"$
     2>"$work/eftl.err"; then
   echo "   (bench/eftl_run.sh failed: $(tail -3 "$work/eftl.err" | tr '\n' ' '))" >&2
 fi
+
+# --- the Pulsar binary protocol through the C++ client (memory engine, a fresh server) -----------
+pulsar_port=$(free_port)
+PULSAR_PORT=$pulsar_port start_magnetar pulsar --storage memory
+login pulsar
+pulsar_messages=$([[ $quick == 1 ]] && echo 200000 || echo 2000000)
+measure_pulsar pulsar "$pulsar_port" pulsar-produce --scenario produce --messages "$pulsar_messages"
+measure_pulsar pulsar "$pulsar_port" pulsar-consume --scenario consume --messages "$pulsar_messages"
+measure_pulsar pulsar "$pulsar_port" pulsar-latency --scenario latency --rate 10000 --duration "$duration"
+stop pulsar
 
 # --- connections: a fresh server, so its baseline RSS holds no messages ----------------------------
 start_magnetar connections --storage memory

@@ -12,6 +12,7 @@
 #include "cli/signals.h"
 #include "client/eftl.h"
 #include "client/errors.h"
+#include "client/pulsar/pulsar_client.h"
 #include "common/log.h"
 
 namespace magnetar::cli {
@@ -19,7 +20,8 @@ namespace {
 
 const std::set<std::string>& ClientCommands() {
   static const std::set<std::string> names{"login", "logout",    "whoami", "topics", "publish",
-                                           "poll",  "subscribe", "eftl",   "help"};
+                                           "poll",  "subscribe", "eftl",   "pulsar",
+                                           "help"};
   return names;
 }
 
@@ -210,6 +212,50 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
   eftl_kv_cmd->add_option("KEY", eftl_kv.key, "Key");
   eftl_kv_cmd->add_option("MESSAGE", eftl_kv.message, "Value for set (JSON)");
 
+  PulsarProduceOptions pproduce;
+  PulsarConsumeOptions pconsume;
+  CLI::App* pulsar_cmd =
+      app.add_subcommand("pulsar", "Produce or consume over the Pulsar binary protocol");
+  pulsar_cmd->require_subcommand(1);
+  auto add_pulsar_common = [&](CLI::App* cmd, PulsarOptions& p) {
+    AddCommon(cmd, common);
+    cmd->add_option("--service-url", p.service_url,
+                    "pulsar://host:port (default: MAGNETAR_PULSAR_URL, else the relay host on "
+                    "port 6650)");
+    cmd->add_option("--token", p.token,
+                    "Access token (default: MAGNETAR_TOKEN, else the stored credentials)");
+    cmd->add_option("--timeout", p.timeout, "Seconds for connecting, registering and each send")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->footer(kFooter);
+  };
+  CLI::App* pproduce_cmd = pulsar_cmd->add_subcommand(
+      "produce", "Send messages (each argument is one message; several leave as one batch)");
+  add_pulsar_common(pproduce_cmd, pproduce.common);
+  pproduce_cmd->add_option("TOPIC", pproduce.topic, "Topic (a short name or persistent://...)")
+      ->required();
+  pproduce_cmd->add_option("MESSAGE", pproduce.messages, "Message payloads")->required();
+  pproduce_cmd->add_option("--key", pproduce.key, "Message key (partition key)");
+  // One value per --property, so the messages after it stay positional.
+  pproduce_cmd->add_option("--property", pproduce.properties, "KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  CLI::App* pconsume_cmd =
+      pulsar_cmd->add_subcommand("consume", "Receive (and acknowledge) messages as they arrive");
+  add_pulsar_common(pconsume_cmd, pconsume.common);
+  pconsume_cmd->add_option("TOPIC", pconsume.topic, "Topic (a short name or persistent://...)")
+      ->required();
+  pconsume_cmd->add_option("-s,--subscription", pconsume.subscription, "Subscription name")
+      ->required();
+  pconsume_cmd->add_option("--type", pconsume.type, "exclusive, shared, failover or key_shared")
+      ->capture_default_str();
+  pconsume_cmd
+      ->add_option("--position", pconsume.position,
+                   "Where a new subscription starts: latest or earliest")
+      ->capture_default_str();
+  pconsume_cmd->add_option("-n,--count", pconsume.count, "Exit after this many messages")
+      ->check(CLI::NonNegativeNumber);
+  pulsar_cmd->footer(kFooter);
+
   CLI::App* help_cmd = app.add_subcommand("help", "Show help for a command");
   help_cmd->add_option("COMMAND", help_topic, "Command");
 
@@ -269,6 +315,8 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
       }
       return EftlKv(session, eftl_common, eftl_kv);
     }
+    if (pproduce_cmd->parsed()) return PulsarProduce(session, pproduce, signals.token());
+    if (pconsume_cmd->parsed()) return PulsarConsume(session, pconsume, signals.token());
   } catch (const UsageError& e) {
     return Report(std::string("error: ") + e.what(), 2);
   } catch (const std::invalid_argument& e) {
@@ -284,6 +332,11 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
   } catch (const client::TransportError& e) {
     const bool auth = e.status() == 401 || e.status() == 403;
     return Report(std::string("error: ") + e.what(), auth ? 3 : 1);
+  } catch (const client::pulsar::PulsarError& e) {
+    // AuthenticationError (3) and AuthorizationError (4) from the broker: credentials refused.
+    const bool auth = e.server_error() == 3 || e.server_error() == 4;
+    const bool usage = e.code() == client::pulsar::ErrorCode::kInvalidArgument;
+    return Report(std::string("error: ") + e.what(), auth ? 3 : usage ? 2 : 1);
   } catch (const client::ClientError& e) {
     const bool auth = e.status() == 401 || e.status() == 403;
     return Report(std::string("error: ") + e.what(), auth ? 3 : 1);

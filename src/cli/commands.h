@@ -60,4 +60,30 @@ struct SubscribeOptions {
 };
 int Subscribe(Session& session, const SubscribeOptions& options, std::stop_token stop);
 
+// `magnetar pulsar ...` (the Pulsar binary protocol; pulsar_commands.cc).
+struct PulsarOptions {
+  std::string service_url;  // default: MAGNETAR_PULSAR_URL, else pulsar://<relay host>:6650
+  std::string token;        // default: MAGNETAR_TOKEN, else the credentials' access token
+  int timeout = 30;         // seconds for connecting, registering and each send
+};
+
+struct PulsarProduceOptions {
+  PulsarOptions common;
+  std::string topic;
+  std::string key;
+  std::vector<std::string> properties;  // KEY=VALUE
+  std::vector<std::string> messages;
+};
+int PulsarProduce(Session& session, const PulsarProduceOptions& options, std::stop_token stop);
+
+struct PulsarConsumeOptions {
+  PulsarOptions common;
+  std::string topic;
+  std::string subscription;
+  std::string type = "exclusive";
+  std::string position = "latest";
+  int count = 0;  // stop after this many messages (0 = never)
+};
+int PulsarConsume(Session& session, const PulsarConsumeOptions& options, std::stop_token stop);
+
 }  // namespace magnetar::cli

@@ -51,7 +51,8 @@ class Cli {
     env_["XDG_CONFIG_HOME"] = (home / "config").string();
     env_["HOME"] = home.string();
     for (const char* v : {"MAGNETAR_URL", "MAGNETAR_CREDENTIALS", "MAGNETAR_USERNAME",
-                          "MAGNETAR_PASSWORD", "PULSAR_RELAY_ALLOW_INSECURE"}) {
+                          "MAGNETAR_PASSWORD", "PULSAR_RELAY_ALLOW_INSECURE",
+                          "MAGNETAR_PULSAR_URL", "MAGNETAR_TOKEN"}) {
       env_[v] = std::nullopt;
     }
   }
@@ -426,6 +427,40 @@ TEST_F(CliAgainstServer, DeviceLoginApprovedOverHttpAndPairedTokensAreIndependen
   second.credentials_store =
       std::make_shared<client::InMemoryCredentialsStore>(server.url(), secondary);
   EXPECT_NO_THROW(client::make_auth_manager(server.url(), second)->get_token());
+}
+
+// `magnetar pulsar produce|consume` over the binary protocol, with the stored login.
+TEST_F(CliAgainstServer, PulsarProduceAndConsume) {
+  MagnetarServer server;
+  server.start();
+  ASSERT_NE(server.pulsar_port(), 0u);
+  TempDir home;
+  Cli cli(home.path(), home.path() / "c.json");
+  ASSERT_EQ(Login(cli, server).code, 0);
+  const std::string service = "pulsar://127.0.0.1:" + std::to_string(server.pulsar_port());
+  RunResult produced = cli.Run({"pulsar", "produce", "--url", server.url(), "--service-url", service,
+                                "clitopic", "--key", "k1", "--property", "a=b", "hello", "world"});
+  ASSERT_EQ(produced.code, 0) << produced.err;
+  const auto ids = Lines(produced.out);
+  ASSERT_EQ(ids.size(), 2u) << produced.out;
+  RunResult consumed =
+      cli.Run({"pulsar", "consume", "--url", server.url(), "--service-url", service, "clitopic",
+               "--subscription", "cli", "--position", "earliest", "-n", "2", "--json"});
+  ASSERT_EQ(consumed.code, 0) << consumed.err;
+  const auto lines = Lines(consumed.out);
+  ASSERT_EQ(lines.size(), 2u) << consumed.out;
+  const auto first = json::parse(lines[0]).as_object();
+  EXPECT_EQ(Str(first.at("payload")), "hello");
+  EXPECT_EQ(Str(first.at("key")), "k1");
+  EXPECT_EQ(Str(first.at("properties").as_object().at("a")), "b");
+  EXPECT_EQ(Str(json::parse(lines[1]).as_object().at("payload")), "world");
+  // Acknowledged: the subscription has nothing left; a bad token is an authentication failure.
+  RunResult refused = cli.Run({"pulsar", "produce", "--url", server.url(), "--service-url", service,
+                               "--token", "bogus", "clitopic", "x"});
+  EXPECT_EQ(refused.code, 3) << refused.err;
+  RunResult usage = cli.Run({"pulsar", "consume", "--url", server.url(), "--service-url", service,
+                             "clitopic", "--subscription", "s", "--type", "fanout"});
+  EXPECT_EQ(usage.code, 2) << usage.err;
 }
 
 TEST(CliDevice, AFailedDeviceLoginSaysLoginFailed) {

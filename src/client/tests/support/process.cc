@@ -231,7 +231,8 @@ void MagnetarServer::start(uint16_t port) {
       magnetar_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
       "--storage", storage_, "--data-dir", (dir_.path() / "data").string(),
       // Tests run servers side by side: the Pulsar port must not be the fixed default.
-      "--pulsar-port", "0", "--eftl-port", std::to_string(port == 0 ? 0 : eftl_port_),
+      "--pulsar-port", std::to_string(pulsar_port_), "--eftl-port",
+      std::to_string(port == 0 ? 0 : eftl_port_),
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};
@@ -271,6 +272,25 @@ void MagnetarServer::start(uint16_t port) {
     std::regex_search(again, m, eftl_listening);
     eftl_port_ = static_cast<uint16_t>(std::stoi(m[1].str()));
   }
+  const std::regex pulsar(R"(Pulsar binary protocol on pulsar://[^:]+:(\d+))");
+  std::smatch pm;
+  if (proc_->wait_for(
+          [&](const std::string& out, const std::string& err) {
+            const std::string all = out + err;
+            return std::regex_search(all, pm, pulsar);
+          },
+          std::chrono::seconds(10))) {
+    const std::string all = proc_->out() + proc_->err();
+    std::regex_search(all, pm, pulsar);
+    pulsar_port_ = static_cast<uint16_t>(std::stoi(pm[1].str()));
+  }
+}
+
+void MagnetarServer::kill() {
+  if (!proc_) return;
+  proc_->signal(SIGKILL);
+  proc_->wait(std::chrono::seconds(10));
+  proc_.reset();
 }
 
 void MagnetarServer::stop() {

@@ -88,6 +88,7 @@ class MagnetarServer {
   // Starts on `port` (0 = any; restarts reuse the previous port).
   void start(uint16_t port = 0);
   void stop();  // SIGTERM and wait
+  void kill();  // SIGKILL (a crash) and wait
   void restart() {
     stop();
     start(port_);
@@ -100,6 +101,8 @@ class MagnetarServer {
   std::string eftl_url(const std::string& channel) const {
     return "ws://127.0.0.1:" + std::to_string(eftl_port_) + "/" + channel;
   }
+  // The Pulsar binary protocol port (a free one; restarts reuse it, so clients reconnect).
+  uint16_t pulsar_port() const { return pulsar_port_; }
   // http://, or https:// when started with --tls-cert/--tls-key.
   std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
   const std::string& admin_user() const { return admin_user_; }
@@ -115,6 +118,7 @@ class MagnetarServer {
   std::string admin_password_;
   uint16_t port_ = 0;
   uint16_t eftl_port_ = 0;
+  uint16_t pulsar_port_ = 0;
   std::string scheme_ = "http";
   std::unique_ptr<ChildProcess> proc_;
 };
