@@ -8,6 +8,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libargon2-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   librocksdb-dev
+  libhiredis-dev redis-server  # the Redis engine (src/storage/redis) and its tests
   libprotobuf-dev protobuf-compiler  # Pulsar binary protocol (src/pulsar/codec)
   liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev  # Pulsar payload compression
   googletest libgtest-dev libgmock-dev libbenchmark-dev

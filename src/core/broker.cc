@@ -5,7 +5,8 @@
 
 namespace magnetar::core {
 
-Broker::Broker(MessageStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+Broker::Broker(MessageStore& store, const Clock& clock, ClusterBus* bus)
+    : store_(store), clock_(clock), bus_(bus) {}
 
 std::shared_ptr<Broker::Hub> Broker::FindHub(const TopicKey& topic) const {
   std::shared_lock lock(hubs_mutex_);
@@ -28,6 +29,7 @@ std::shared_ptr<Broker::Hub> Broker::HubFor(const TopicKey& topic) {
 void Broker::FanOut(Hub& hub, const std::vector<MessagePtr>& messages) {
   std::lock_guard lock(hub.fanout_mutex);
   for (const auto& m : messages) {
+    if (m->id <= hub.last_fanned_out) continue;  // a bus may deliver what a watch started after
     for (const auto& sink : hub.sinks) sink->OnMessage(m);
     hub.last_fanned_out = std::max(hub.last_fanned_out, m->id);
   }
@@ -45,14 +47,16 @@ void Broker::Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, Append
     bool append_returned = false;                          // guarded by mutex
     std::optional<Result<std::vector<MessagePtr>>> early;  // guarded by mutex
     AppendCallback done;
+    bool local_fanout = true;  // false with a bus: the bus delivers (to every node, this one too)
   };
   auto completion = std::make_shared<Completion>();
   completion->hub = hub;
   completion->done = std::move(done);
+  completion->local_fanout = bus_ == nullptr;
   // One shared_ptr captured (the hub rides in the Completion): small enough for std::function to
   // hold without allocating, on every publish.
   auto on_appended = [completion](Result<std::vector<MessagePtr>> result) {
-    if (result.ok()) FanOut(*completion->hub, *result);
+    if (result.ok() && completion->local_fanout) FanOut(*completion->hub, *result);
     {
       std::lock_guard lock(completion->mutex);
       if (!completion->append_returned) {
@@ -75,8 +79,27 @@ void Broker::Publish(const TopicKey& topic, std::vector<DraftPtr> drafts, Append
   completion->done(std::move(*completion->early));
 }
 
+void Broker::Watch(const TopicKey& topic, const std::shared_ptr<Hub>& hub) {
+  {
+    std::lock_guard lock(hub->fanout_mutex);
+    if (hub->watched) return;
+  }
+  // Not watched, so nothing was fanned out since the last watch ended: start after the newest
+  // message the store has now. (A store round trip, outside the lock.)
+  auto stats = store_.Stats(topic);
+  std::lock_guard lock(hub->fanout_mutex);
+  if (hub->watched) return;
+  if (stats.ok()) hub->last_fanned_out = std::max(hub->last_fanned_out, stats->last_id);
+  hub->watched = true;
+  std::weak_ptr<Hub> weak = hub;
+  bus_->Watch(topic, hub->last_fanned_out, [weak](std::vector<MessagePtr> messages) {
+    if (auto h = weak.lock()) FanOut(*h, messages);
+  });
+}
+
 MessageId Broker::Subscribe(const TopicKey& topic, std::shared_ptr<SubscriberSink> sink) {
   auto hub = HubFor(topic);
+  if (bus_) Watch(topic, hub);
   std::lock_guard lock(hub->fanout_mutex);
   hub->sinks.push_back(std::move(sink));
   return hub->last_fanned_out;
@@ -87,6 +110,10 @@ void Broker::Unsubscribe(const TopicKey& topic, const SubscriberSink* sink) {
   if (!hub) return;
   std::lock_guard lock(hub->fanout_mutex);
   std::erase_if(hub->sinks, [&](const auto& s) { return s.get() == sink; });
+  if (bus_ && hub->watched && hub->sinks.empty()) {
+    hub->watched = false;
+    bus_->Unwatch(topic);
+  }
 }
 
 size_t Broker::SubscriberCount(const TopicKey& topic) const {

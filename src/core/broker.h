@@ -8,7 +8,12 @@
 // (un)subscribing never waits for a store append. Subscribers are called under the fan-out lock
 // (see SubscriberSink) and must only post.
 //
-// Lifecycle: created by server/ after the store, destroyed after every front end has stopped.
+// Several nodes (a ClusterBus given): fan-out comes only from the bus, which delivers every
+// node's appends to a topic in the store's id order; a topic is watched while it has live
+// subscribers on this node. Without a bus, fan-out happens in the append callback.
+//
+// Lifecycle: created by server/ after the store (and bus), destroyed after every front end has
+// stopped; the bus must stop delivering before the Broker is destroyed.
 
 #include <functional>
 #include <memory>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "core/cluster_bus.h"
 #include "core/message_store.h"
 #include "core/subscriber.h"
 
@@ -25,7 +31,7 @@ namespace magnetar::core {
 
 class Broker {
  public:
-  Broker(MessageStore& store, const Clock& clock);
+  Broker(MessageStore& store, const Clock& clock, ClusterBus* bus = nullptr);
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
@@ -55,14 +61,18 @@ class Broker {
     mutable std::mutex fanout_mutex;
     MessageId last_fanned_out;  // guarded by fanout_mutex
     std::vector<std::shared_ptr<SubscriberSink>> sinks;  // guarded by fanout_mutex
+    bool watched = false;  // the bus delivers this topic; guarded by fanout_mutex
   };
 
   std::shared_ptr<Hub> HubFor(const TopicKey& topic);
   std::shared_ptr<Hub> FindHub(const TopicKey& topic) const;
   static void FanOut(Hub& hub, const std::vector<MessagePtr>& messages);
 
+  void Watch(const TopicKey& topic, const std::shared_ptr<Hub>& hub);
+
   MessageStore& store_;
   const Clock& clock_;
+  ClusterBus* const bus_;
   mutable std::shared_mutex hubs_mutex_;
   std::unordered_map<TopicKey, std::shared_ptr<Hub>, TopicKeyHash> hubs_;
 };

@@ -9,6 +9,8 @@ namespace magnetar::relay {
 http::Response AuthErrorResponse(const Status& status) {
   if (status.code() == StatusCode::kPermissionDenied) return Detail(403, status.message());
   if (status.code() == StatusCode::kUnauthenticated) return Unauthorized(status.message());
+  // The token could not be checked because storage is down (e.g. Redis lost): retry later.
+  if (status.code() == StatusCode::kUnavailable) return Detail(503, "Storage unavailable");
   return http::InternalErrorResponse();
 }
 

@@ -93,8 +93,9 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--host", c.host, "Address to listen on");
   opt("--port", c.port, "HTTP port (relay API, WebSocket, health); 0 picks a free port");
   opt("--storage", c.storage,
-      "Storage engine: rocksdb (durable, data in --data-dir) or memory (nothing survives a "
-      "restart)");
+      "Storage engine: rocksdb (durable, data in --data-dir), memory (nothing survives a "
+      "restart) or redis://[user:password@]host:port[/db] (several nodes on one Redis; see "
+      "docs/cluster.md)");
   opt("--data-dir", c.data_dir, "Data directory (rocksdb data; initial admin password file)");
   opt("--durability", c.durability,
       "rocksdb: when a publish is acknowledged: fsync (its write is synced to disk), batch "
@@ -183,6 +184,11 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--tls-cert", c.tls_cert,
       "PEM certificate chain; with --tls-key the port serves HTTPS and WSS instead of HTTP and WS");
   opt("--tls-key", c.tls_key, "PEM private key (unencrypted) of --tls-cert");
+  opt("--redis-tls-ca", c.redis_tls_ca,
+      "rediss:// storage: PEM file of the CAs that sign Redis' certificate (default: the system's)");
+  opt("--redis-tls-cert", c.redis_tls_cert,
+      "rediss:// storage: PEM client certificate, when Redis requires one (tls-auth-clients)");
+  opt("--redis-tls-key", c.redis_tls_key, "rediss:// storage: PEM private key of --redis-tls-cert");
   opt("--tls-handshake-timeout", c.tls_handshake_timeout_seconds,
       "Seconds a client has to complete its TLS handshake")
       ->check(CLI::Range(1, 300));

@@ -13,9 +13,14 @@ namespace magnetar::server {
 struct ServeConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 9100;
-  std::string storage = "rocksdb";          // rocksdb | memory
+  std::string storage = "rocksdb";          // rocksdb | memory | redis://…
   std::string data_dir = "./magnetar-data";
   std::string durability = "fsync";         // rocksdb: fsync | batch | none
+  // rediss:// (Redis over TLS): the CAs of Redis' certificate (empty: the system's), and a client
+  // certificate and key when Redis asks for one.
+  std::string redis_tls_ca;
+  std::string redis_tls_cert;
+  std::string redis_tls_key;
   int sync_interval_ms = 10;                // rocksdb: WAL sync period (batch; records aside)
   size_t threads = 0;  // 0 = one per core
   size_t blocking_threads = 2;

@@ -74,6 +74,7 @@ struct Server::Impl {
   std::unique_ptr<core::KvStore> kv;
   std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
+  std::unique_ptr<core::ClusterBus> bus;  // several nodes on one store; else null
   std::function<void()> close_storage;
   std::string storage_description;
   std::unique_ptr<core::Broker> broker;
@@ -114,6 +115,7 @@ Status Server::Impl::BuildStorage() {
   kv = std::move(built->kv);
   cursors = std::move(built->cursors);
   users = std::move(built->users);
+  bus = std::move(built->bus);
   close_storage = std::move(built->close);
   storage_description = std::move(built->description);
   return Status::Ok();
@@ -212,7 +214,7 @@ Status Server::Start() {
   }
   s.jwt = std::make_unique<auth::JwtCodec>(secret);
   s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
-  s.broker = std::make_unique<core::Broker>(*s.store, s.clock);
+  s.broker = std::make_unique<core::Broker>(*s.store, s.clock, s.bus.get());
   if (Status st = s.BootstrapUsers(); !st.ok()) return st;
 
   const size_t threads =

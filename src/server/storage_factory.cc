@@ -11,6 +11,11 @@
 #include "storage/rocksdb/rocksdb_message_store.h"
 #include "storage/rocksdb/rocksdb_topic_catalog.h"
 #include "storage/rocksdb/rocksdb_user_store.h"
+#include "storage/redis/redis_cluster_bus.h"
+#include "storage/redis/redis_engine.h"
+#include "storage/redis/redis_message_store.h"
+#include "storage/redis/redis_record_stores.h"
+#include "storage/redis/redis_url.h"
 
 namespace magnetar::server {
 
@@ -61,14 +66,48 @@ Result<Storage> BuildRocksDb(const ServeConfig& config, const Clock& clock) {
   return s;
 }
 
+Result<Storage> BuildRedis(const ServeConfig& config, const Clock& clock) {
+  auto endpoint = storage::ParseRedisUrl(config.storage);
+  if (!endpoint.ok()) return endpoint.status();
+  storage::RedisOptions options;
+  options.endpoint = std::move(endpoint).value();
+  options.tls_ca_file = config.redis_tls_ca;
+  options.tls_cert_file = config.redis_tls_cert;
+  options.tls_key_file = config.redis_tls_key;
+  auto engine = storage::RedisEngine::Open(options, clock);
+  if (!engine.ok()) return engine.status();
+  std::shared_ptr<storage::RedisEngine> shared = std::move(engine).value();
+  auto bus = storage::RedisClusterBus::Start(shared);
+  storage::RedisClusterBus* bus_ptr = bus.get();
+
+  Storage s;
+  s.messages = std::make_unique<storage::RedisMessageStore>(shared);
+  s.topics = std::make_unique<storage::RedisTopicCatalog>(shared);
+  s.kv = std::make_unique<storage::RedisKvStore>(shared);
+  s.cursors = std::make_unique<storage::RedisCursorStore>(shared);
+  s.users = std::make_unique<storage::RedisUserStore>(shared);
+  s.bus = std::move(bus);
+  // The bus first (no delivery after it), then the connections (waiting appends fail, their
+  // callbacks run) and the engine's threads.
+  s.close = [bus_ptr, shared] {
+    bus_ptr->Stop();
+    shared->Stop();
+  };
+  s.description = "redis at " + shared->endpoint().Describe();  // no password in it
+  return s;
+}
+
 }  // namespace
 
 Result<Storage> BuildStorage(const ServeConfig& config, const Clock& clock) {
-  if (config.storage != "memory" && config.storage != "rocksdb") {
+  const bool redis = storage::IsRedisUrl(config.storage);
+  if (config.storage != "memory" && config.storage != "rocksdb" && !redis) {
     return InvalidArgument("storage engine '" + config.storage +
-                           "' is not available in this build; use rocksdb or memory");
+                           "' is not available in this build; use rocksdb, memory or "
+                           "redis://host:port");
   }
   Result<Storage> built = config.storage == "memory" ? Result<Storage>(BuildMemory(clock))
+                          : redis                    ? BuildRedis(config, clock)
                                                      : BuildRocksDb(config, clock);
   if (!built.ok()) return built;
   core::RetentionPolicy retention;

@@ -4,6 +4,8 @@
 //
 //   rocksdb (default)  durable, in --data-dir, acknowledged at --durability (see README.md)
 //   memory             nothing survives a restart
+//   redis://host:port  every store in one Redis (or Valkey), shared by any number of nodes; also
+//                      builds the ClusterBus that carries fan-out between them
 //
 // Lifecycle: BuildStorage() at start (a refusal, e.g. a locked or newer data directory, is
 // returned as an error for main() to print); Storage::close() once the front ends have stopped,
@@ -17,6 +19,7 @@
 #include "auth/user_store.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "core/cluster_bus.h"
 #include "core/cursor_store.h"
 #include "core/kv_store.h"
 #include "core/message_store.h"
@@ -31,6 +34,7 @@ struct Storage {
   std::unique_ptr<core::KvStore> kv;
   std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
+  std::unique_ptr<core::ClusterBus> bus;  // null: one node (fan-out stays in the process)
   std::function<void()> close;  // idempotent
   std::string description;      // for the start-up log line, e.g. "rocksdb at ./data (fsync)"
 };

@@ -14,6 +14,10 @@
 #include "storage/rocksdb/rocksdb_kv_store.h"
 #include "storage/rocksdb/rocksdb_topic_catalog.h"
 #include "storage/rocksdb/rocksdb_user_store.h"
+#include "storage/redis/redis_message_store.h"
+#include "storage/redis/redis_record_stores.h"
+#include "storage/redis/redis_url.h"
+#include "tests/storage_contract/redis_test_server.h"
 
 namespace magnetar::contract {
 
@@ -35,6 +39,30 @@ Result<std::unique_ptr<TestEngine>> OpenRocksDb(const Clock& clock,
   return e;
 }
 
+Result<std::unique_ptr<TestEngine>> OpenRedis(const Clock& clock, bool flush) {
+  auto url = TestRedisUrl();
+  if (!url.ok()) return url.status();
+  auto endpoint = storage::ParseRedisUrl(*url);
+  if (!endpoint.ok()) return endpoint.status();
+  storage::RedisOptions options;
+  options.endpoint = *endpoint;
+  auto engine = storage::RedisEngine::Open(options, clock);
+  if (!engine.ok()) return engine.status();
+  std::shared_ptr<storage::RedisEngine> shared = std::move(engine).value();
+  if (flush) {
+    auto flushed = shared->Call({"FLUSHDB"});
+    if (!flushed.ok()) return flushed.status();
+  }
+  auto e = std::make_unique<TestEngine>();
+  e->messages = std::make_unique<storage::RedisMessageStore>(shared);
+  e->topics = std::make_unique<storage::RedisTopicCatalog>(shared);
+  e->kv = std::make_unique<storage::RedisKvStore>(shared);
+  e->cursors = std::make_unique<storage::RedisCursorStore>(shared);
+  e->users = std::make_unique<storage::RedisUserStore>(shared);
+  e->redis = shared;
+  return e;
+}
+
 std::vector<EngineKind> AllEngines() {
   EngineKind memory{"memory", false, [](const Clock& clock, const std::string&) {
                       auto e = std::make_unique<TestEngine>();
@@ -50,7 +78,10 @@ std::vector<EngineKind> AllEngines() {
                        options.path = dir + "/db";
                        return OpenRocksDb(clock, options);
                      }};
-  return {memory, rocksdb};
+  EngineKind redis{"redis", true, [](const Clock& clock, const std::string&) {
+                     return OpenRedis(clock, /*flush=*/true);
+                   }};
+  return {memory, rocksdb, redis};
 }
 
 TempDir::TempDir() {

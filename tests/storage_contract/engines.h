@@ -15,6 +15,7 @@
 #include "core/topic_catalog.h"
 #include "storage/rocksdb/rocksdb_engine.h"
 #include "storage/rocksdb/rocksdb_message_store.h"
+#include "storage/redis/redis_engine.h"
 
 namespace magnetar::contract {
 
@@ -26,6 +27,7 @@ struct TestEngine {
   std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
   storage::RocksDbMessageStore* rocks = nullptr;  // the rocksdb message store, else null
+  std::shared_ptr<storage::RedisEngine> redis;     // the redis engine, else null
 };
 
 struct EngineKind {
@@ -37,6 +39,9 @@ struct EngineKind {
 };
 
 std::vector<EngineKind> AllEngines();
+
+// An engine on the test Redis (redis_test_server.h). `flush` empties the database first.
+Result<std::unique_ptr<TestEngine>> OpenRedis(const Clock& clock, bool flush);
 
 Result<std::unique_ptr<TestEngine>> OpenRocksDb(const Clock& clock,
                                                 const storage::RocksDbOptions& options);

@@ -268,5 +268,66 @@ TEST_F(BrokerTest, DeleteTopicDataDropsMessagesButIdsKeepIncreasing) {
   EXPECT_TRUE(broker_.DeleteTopicData(TopicKey{"nobody", "none"}).ok());
 }
 
+// A bus that records watches and lets the test deliver, as another node's appends would arrive.
+class FakeBus final : public ClusterBus {
+ public:
+  void Watch(const TopicKey& topic, MessageId after, Delivery deliver) override {
+    std::lock_guard lock(mutex);
+    watched = topic.name;
+    watched_after = after;
+    this->deliver = std::move(deliver);
+    ++watches;
+  }
+  void Unwatch(const TopicKey&) override {
+    std::lock_guard lock(mutex);
+    ++unwatches;
+    deliver = nullptr;
+  }
+  std::mutex mutex;
+  std::string watched;
+  MessageId watched_after;
+  Delivery deliver;
+  int watches = 0, unwatches = 0;
+};
+
+TEST(BrokerWithBusTest, FanOutComesOnlyFromTheBusInItsOrderWithoutRepeats) {
+  ManualClock clock;
+  storage::MemoryMessageStore store{clock};
+  FakeBus bus;
+  Broker broker{store, clock, &bus};
+  const TopicKey topic{"owner-1", "jobs"};
+  auto publish = [&](const std::string& payload) {
+    MessagePtr stored;
+    broker.Publish(topic, {Draft(payload)}, [&](Result<std::vector<MessagePtr>> r) {
+      ASSERT_TRUE(r.ok());
+      stored = r->front();
+    });
+    return stored;
+  };
+  auto before = publish("before");
+  auto sink = std::make_shared<RecordingSink>();
+  EXPECT_EQ(broker.Subscribe(topic, sink), before->id);
+  EXPECT_EQ(bus.watches, 1);
+  EXPECT_EQ(bus.watched, "jobs");
+  EXPECT_EQ(bus.watched_after, before->id);  // the watch starts after what the store had
+
+  auto mine = publish("mine");
+  EXPECT_TRUE(sink->ids().empty());  // not fanned out locally: the bus brings it
+  // Another node's message and ours, as the bus delivers them (a repeat of `before` is dropped).
+  auto other = std::make_shared<Message>();
+  other->id = {mine->id.hi, mine->id.lo + 1};
+  bus.deliver({before, mine});
+  bus.deliver({other});
+  EXPECT_EQ(sink->ids(), (std::vector<MessageId>{mine->id, other->id}));
+
+  auto second = std::make_shared<RecordingSink>();
+  EXPECT_EQ(broker.Subscribe(topic, second), other->id);
+  EXPECT_EQ(bus.watches, 1);  // already watched
+  broker.Unsubscribe(topic, sink.get());
+  EXPECT_EQ(bus.unwatches, 0);
+  broker.Unsubscribe(topic, second.get());
+  EXPECT_EQ(bus.unwatches, 1);  // the last live subscriber left
+}
+
 }  // namespace
 }  // namespace magnetar::core

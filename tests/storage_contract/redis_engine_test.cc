@@ -1,0 +1,206 @@
+// Redis-only checks, on a real redis-server: what a second node, a restart and an outage of
+// Redis do. (The parameterised contract in storage_contract_test.cc covers the rest.)
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "storage/redis/redis_cluster_bus.h"
+#include "storage/redis/redis_url.h"
+#include "tests/storage_contract/engines.h"
+#include "tests/storage_contract/redis_test_server.h"
+
+namespace magnetar::contract {
+namespace {
+
+using core::MessagePtr;
+using core::TopicKey;
+
+class RedisEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = OpenRedis(clock_, /*flush=*/true);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    node_a_ = std::move(opened).value();
+  }
+
+  std::unique_ptr<TestEngine> SecondNode() {
+    auto opened = OpenRedis(clock_, /*flush=*/false);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
+  const Clock& clock_ = SystemClock::Instance();
+  std::unique_ptr<TestEngine> node_a_;
+  const TopicKey topic_{"owner-1", "jobs"};
+};
+
+TEST_F(RedisEngineTest, ASecondNodeSeesEverythingAndIdsKeepIncreasing) {
+  auto first = AppendSync(*node_a_->messages, topic_, Drafts(3));
+  ASSERT_TRUE(first.ok());
+  auth::User user;
+  user.user_id = "u1";
+  user.username = "alice";
+  user.created_at = 1;
+  ASSERT_TRUE(node_a_->users->Create(user).ok());
+  ASSERT_TRUE(node_a_->kv->Put("deny:jti", "x", 0).ok());
+
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  EXPECT_EQ(node_b->users->GetByUsername("alice")->user_id, "u1");
+  EXPECT_EQ(**node_b->kv->Get("deny:jti"), "x");
+  auto read = node_b->messages->Read(topic_, {.limit = 10});
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(Ids(read->messages), Ids(*first));
+  auto more = AppendSync(*node_b->messages, topic_, Drafts(2));
+  ASSERT_TRUE(more.ok());
+  EXPECT_GT(more->front()->id, first->back()->id);
+}
+
+TEST_F(RedisEngineTest, ConcurrentAppendsFromTwoNodesGetOneIncreasingIdSequence) {
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  constexpr int kEach = 200;
+  std::vector<MessageId> ids_a, ids_b;
+  auto run = [&](core::MessageStore& store, std::vector<MessageId>& ids) {
+    for (int i = 0; i < kEach; ++i) {
+      auto r = AppendSync(store, topic_, Drafts(1));
+      ASSERT_TRUE(r.ok());
+      ids.push_back(r->front()->id);
+    }
+  };
+  std::thread a([&] { run(*node_a_->messages, ids_a); });
+  std::thread b([&] { run(*node_b->messages, ids_b); });
+  a.join();
+  b.join();
+  auto all = node_a_->messages->Read(topic_, {.limit = 1000});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->messages.size(), 2u * kEach);
+  auto ids = Ids(all->messages);
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+  EXPECT_TRUE(std::is_sorted(ids_a.begin(), ids_a.end()));
+  EXPECT_TRUE(std::is_sorted(ids_b.begin(), ids_b.end()));
+}
+
+// Collects what a bus delivers.
+struct Collector {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<MessageId> ids;
+
+  core::ClusterBus::Delivery Sink() {
+    return [this](std::vector<MessagePtr> messages) {
+      std::lock_guard lock(mutex);
+      for (const auto& m : messages) ids.push_back(m->id);
+      cv.notify_all();
+    };
+  }
+  bool WaitFor(size_t n) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, std::chrono::seconds(10), [&] { return ids.size() >= n; });
+  }
+};
+
+TEST_F(RedisEngineTest, TheBusDeliversEveryNodesAppendsInIdOrder) {
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  auto before = AppendSync(*node_a_->messages, topic_, Drafts(2));  // not delivered: before watch
+  ASSERT_TRUE(before.ok());
+  auto bus = storage::RedisClusterBus::Start(node_a_->redis);
+  Collector got;
+  bus->Watch(topic_, before->back()->id, got.Sink());
+  std::vector<MessageId> appended;
+  for (int i = 0; i < 50; ++i) {
+    auto& store = i % 2 ? *node_b->messages : *node_a_->messages;
+    auto r = AppendSync(store, topic_, Drafts(1 + i % 3));
+    ASSERT_TRUE(r.ok());
+    for (const auto& m : *r) appended.push_back(m->id);
+  }
+  ASSERT_TRUE(got.WaitFor(appended.size()));
+  std::lock_guard lock(got.mutex);
+  EXPECT_EQ(got.ids, appended);
+  bus->Stop();
+}
+
+TEST_F(RedisEngineTest, ARedisRestartLosesNothingAcknowledgedAndTheEngineReconnects) {
+  if (getenv("MAGNETAR_TEST_REDIS_URL")) GTEST_SKIP() << "needs the Redis this test starts";
+  auto bus = storage::RedisClusterBus::Start(node_a_->redis);
+  Collector got;
+  bus->Watch(topic_, MessageId::Min(), got.Sink());
+  std::vector<MessageId> acknowledged;
+  for (int i = 0; i < 20; ++i) {
+    auto r = AppendSync(*node_a_->messages, topic_, Drafts(1));
+    ASSERT_TRUE(r.ok());
+    acknowledged.push_back(r->front()->id);
+  }
+  ASSERT_TRUE(StopTestRedis().ok());
+  auto down = AppendSync(*node_a_->messages, topic_, Drafts(1));
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_FALSE(node_a_->messages->Health().ok());
+  EXPECT_FALSE(node_a_->messages->Health().message().empty());
+
+  ASSERT_TRUE(StartTestRedis().ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!node_a_->messages->Health().ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(node_a_->messages->Health().ok());
+  for (int i = 0; i < 5; ++i) {
+    auto r = AppendSync(*node_a_->messages, topic_, Drafts(1));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acknowledged.push_back(r->front()->id);
+  }
+  auto all = node_a_->messages->Read(topic_, {.limit = 1000});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(Ids(all->messages), acknowledged);
+  // The bus caught up after the outage: every acknowledged message, once, in order.
+  ASSERT_TRUE(got.WaitFor(acknowledged.size()));
+  std::lock_guard lock(got.mutex);
+  EXPECT_EQ(got.ids, acknowledged);
+  bus->Stop();
+}
+
+TEST(RedisOpenTest, AnUnreachableRedisIsRefusedWithTheReason) {
+  storage::RedisOptions options;
+  options.endpoint = *storage::ParseRedisUrl("redis://user:s3cret@127.0.0.1:1");
+  options.connect_timeout = std::chrono::milliseconds(300);
+  auto engine = storage::RedisEngine::Open(options, SystemClock::Instance());
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(engine.status().message().find("127.0.0.1:1"), std::string::npos)
+      << engine.status().message();
+  EXPECT_EQ(engine.status().message().find("s3cret"), std::string::npos);
+}
+
+TEST(RedisOpenTest, RedissWithAMissingCaFileIsRefusedNamingTheFile) {
+  storage::RedisOptions options;
+  options.endpoint = *storage::ParseRedisUrl("rediss://127.0.0.1:6380");
+  options.tls_ca_file = "/nonexistent/ca.pem";
+  auto engine = storage::RedisEngine::Open(options, SystemClock::Instance());
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(engine.status().message().find("/nonexistent/ca.pem"), std::string::npos);
+}
+
+TEST(RedisOpenTest, RedissToAPlainRedisFailsTheHandshake) {
+  auto url = TestRedisUrl();
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  storage::RedisOptions options;
+  options.endpoint = *storage::ParseRedisUrl("rediss://" + url->substr(8));
+  // A plain Redis waits for a line that a ClientHello never ends: the set-up timeout ends it.
+  options.connect_timeout = std::chrono::milliseconds(3000);
+  auto engine = storage::RedisEngine::Open(options, SystemClock::Instance());
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("TLS handshake"), std::string::npos)
+      << engine.status().message();
+}
+
+}  // namespace
+}  // namespace magnetar::contract
