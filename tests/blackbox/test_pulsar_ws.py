@@ -4,6 +4,7 @@ subscription types, acks and redelivery, readers, durable resume, cross-protocol
 import base64
 import contextlib
 import json
+import re
 import time
 import urllib.parse
 import uuid
@@ -39,13 +40,19 @@ def ws_path(role, user, topic, sub=None, domain="persistent", tenant=None, ns="d
     return path
 
 
-def connect(server, path, token=None, params=None, header=None):
+def pulsar_ws_ports(server) -> list[int]:
+    """The ports of the `--pulsar-ws-port` listener this server printed (the last start is last)."""
+    return [int(p) for p in re.findall(r"magnetar pulsar-ws listening on ws://[^/]+:(\d+)/ws/v2/",
+                                        server.read_log())]
+
+
+def connect(server, path, token=None, params=None, header=None, port=None):
     query = dict(params or {})
     if token is not None:
         query["token"] = token
     # Percent-encode like a real client: a base64 message id holds '+', '/' and '='.
     qs = urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-    url = f"ws://127.0.0.1:{server.port}{path}" + (f"?{qs}" if qs else "")
+    url = f"ws://127.0.0.1:{port or server.port}{path}" + (f"?{qs}" if qs else "")
     return websocket.create_connection(url, timeout=WS_TIMEOUT, header=header or [], suppress_origin=True)
 
 
@@ -59,8 +66,8 @@ def status_of(server, path, token=None, params=None, header=None) -> int:
 
 
 @contextlib.contextmanager
-def opened(server, path, token=None, params=None, header=None):
-    ws = connect(server, path, token, params, header)
+def opened(server, path, token=None, params=None, header=None, port=None):
+    ws = connect(server, path, token, params, header, port)
     try:
         yield ws
     finally:
@@ -213,6 +220,47 @@ def test_reader_param_validation(server, alice):
     assert status_of(server, ws_path("reader", alice, t), alice.token, {"messageId": "garbage"}) == 500
     for mid in ("earliest", "latest", "CAAQAw==", "CAMQADAA"):
         assert status_of(server, ws_path("reader", alice, t), alice.token, {"messageId": mid}) == 101
+
+
+# ---- the Pulsar-style listener (--pulsar-ws-port) ------------------------------------------------
+
+def test_dedicated_port_serves_producer_and_consumer(server, alice):
+    ports = pulsar_ws_ports(server)
+    assert ports and ports[-1] not in (server.port, 0), "no pulsar-ws banner"
+    port, t = ports[-1], name()
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token, port=port) as c, \
+            opened(server, ws_path("producer", alice, t), alice.token, port=port) as p:
+        r = produce(p, "via 8080-style port", context="d")
+        assert r["result"] == "ok" and r["context"] == "d"
+        m = recv_json(c)
+        assert m["messageId"] == r["messageId"] and unb64(m["payload"]) == b"via 8080-style port"
+        ack(c, m)
+    # The same API, not a copy: a consumer on the main port sees the subscription's cursor.
+    with opened(server, ws_path("producer", alice, t), alice.token, port=port) as p:
+        produce(p, "second")
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c:
+        assert unb64(recv_json(c)["payload"]) == b"second"
+    # Auth is the same on both ports.
+    assert status_of(server, ws_path("producer", alice, t), None) == 401
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        connect(server, ws_path("producer", alice, t), port=port)
+    assert e.value.status_code == 401
+
+
+def test_dedicated_port_off():
+    from conftest import require_binary
+    require_binary()
+    srv = MagnetarServer(["--pulsar-ws-port", "-1"], label="pulsar-ws-off")
+    try:
+        srv.start()
+        assert pulsar_ws_ports(srv) == []
+        assert "pulsar-ws listening" not in srv.read_log()
+        # The main port still serves the API.
+        adm = start_admin(srv)
+        assert status_of(srv, ws_path("producer", adm, name()), adm.token) == 101
+    finally:
+        srv.terminate()
+        srv.kill()
 
 
 # ---- producer -------------------------------------------------------------------------------

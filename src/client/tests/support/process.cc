@@ -230,8 +230,8 @@ void MagnetarServer::start(uint16_t port) {
   std::vector<std::string> argv{
       magnetar_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
       "--storage", storage_, "--data-dir", (dir_.path() / "data").string(),
-      // Tests run servers side by side: the Pulsar port must not be the fixed default.
-      "--pulsar-port", "0", "--eftl-port", "0",
+      // Tests run servers side by side: no extra listener may take its fixed default port.
+      "--pulsar-port", "0", "--eftl-port", "0", "--pulsar-ws-port", "0",
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};
