@@ -170,6 +170,20 @@ PublishParse ParsePublishFrame(std::string_view text, int64_t now_millis) {
     if (f->is_string()) return ParseJavaLong(f->get_string()).value_or(0);
     return 0;
   };
+  if (const json::value* seq = obj.if_contains("sequenceId"); seq && !seq->is_null()) {
+    std::optional<int64_t> value;
+    if (seq->is_int64()) value = seq->get_int64();
+    if (seq->is_uint64() && seq->get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+      value = static_cast<int64_t>(seq->get_uint64());
+    }
+    if (seq->is_string()) value = ParseJavaLong(seq->get_string());
+    if (!value || *value < 0) {
+      out.error_code = 3;
+      out.error_message = "Failed to deserialize from JSON: sequenceId must be a non-negative long";
+      return out;
+    }
+    out.sequence_id = static_cast<uint64_t>(*value);
+  }
   if (int64_t at = long_field("deliverAt"); at > 0) out.deliver_at_millis = at;
   if (int64_t after = long_field("deliverAfterMs"); after > 0 && after < INT64_MAX - now_millis) {
     out.deliver_at_millis = now_millis + after;

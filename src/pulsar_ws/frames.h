@@ -30,6 +30,9 @@ struct PublishParse {
   int error_code = 0;
   std::string error_message;
   int64_t deliver_at_millis = 0;  // 0 = now
+  // `sequenceId`, when the frame gives one (>= 0): the producer's own sequence id for this
+  // message, for de-duplication of a re-sent message. Else the session numbers messages itself.
+  std::optional<uint64_t> sequence_id;
 };
 PublishParse ParsePublishFrame(std::string_view text, int64_t now_millis);
 

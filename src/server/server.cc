@@ -28,6 +28,7 @@
 #include "relay/password_login.h"
 #include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
+#include "server/asio_scheduler.h"
 #include "server/startup_guards.h"
 #include "server/storage_factory.h"
 #include "server/version.h"
@@ -80,6 +81,7 @@ struct Server::Impl {
   std::unique_ptr<auth::JwtCodec> jwt;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<net::IoPool> io;
+  std::unique_ptr<AsioScheduler> scheduler;  // on `io`; used by `broker`
   std::unique_ptr<net::BlockingPool> blocking;
   net::ConnectionTracker tracker;
   std::unique_ptr<http::HttpService> http;
@@ -214,12 +216,14 @@ Status Server::Start() {
   }
   s.jwt = std::make_unique<auth::JwtCodec>(secret);
   s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
-  s.broker = std::make_unique<core::Broker>(*s.store, s.clock);
-  if (Status st = s.BootstrapUsers(); !st.ok()) return st;
-
   const size_t threads =
       s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
   s.io = std::make_unique<net::IoPool>(threads);
+  // Delayed messages are fanned out by timers on the I/O threads (they run once those start).
+  s.scheduler = std::make_unique<AsioScheduler>(*s.io, s.clock);
+  s.broker = std::make_unique<core::Broker>(*s.store, s.clock, s.scheduler.get());
+  if (Status st = s.BootstrapUsers(); !st.ok()) return st;
+
   s.blocking = std::make_unique<net::BlockingPool>(s.config.blocking_threads);
 
   http::HttpOptions http_options;
