@@ -25,7 +25,7 @@ pid=
 trap '[[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 env -i PATH="$PATH" HOME="${HOME:-/tmp}" PULSAR_JWT_SECRET_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-  "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --storage memory \
+  "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --pulsar-ws-port 0 --storage memory \
   --data-dir "$work/data" --log-level warning --rate-limits off >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 100); do

@@ -85,7 +85,7 @@ start_server() {
   "${server_pin[@]}" env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
     PULSAR_JWT_SECRET_KEY="$secret" PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench \
     PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" "$@" \
-    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --threads 1 --storage memory \
+    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --pulsar-ws-port 0 --threads 1 --storage memory \
     --data-dir "$out/data-$label" --log-level warning --rate-limits off \
     --ws-max-per-user 1000000 --poll-max-per-user 1000000 >"$out/server-$label.log" 2>&1 &
   server_pid=$!

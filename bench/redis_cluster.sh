@@ -20,7 +20,7 @@ export PULSAR_BOOTSTRAP_ADMIN_USERNAME=admin PULSAR_BOOTSTRAP_ADMIN_PASSWORD=ben
 start_node() {  # storage -> sets $port (no command substitution: the pid must stay in $pids)
   port=$(free_port)
   (cd "$work" && exec "$bin" serve --host 127.0.0.1 --port "$port" --storage "$1" --pulsar-port 0 \
-     --eftl-port 0 --rate-limits off --log-level warning >>"$work/node-$port.log" 2>&1) &
+     --eftl-port 0 --pulsar-ws-port 0 --rate-limits off --log-level warning >>"$work/node-$port.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
 }

@@ -154,7 +154,7 @@ start_magnetar() {  # start_magnetar <label> <storage args...>
     ${MALLOC_COUNTER_OUT:+MALLOC_COUNTER_OUT=$MALLOC_COUNTER_OUT} \
     PULSAR_JWT_SECRET_KEY="$secret" PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench \
     PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port "${PULSAR_PORT:-0}" --eftl-port 0 \
+    "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port "${PULSAR_PORT:-0}" --eftl-port 0 --pulsar-ws-port 0 \
     --threads "$server_threads" \
     --data-dir "$data_root/$label" --log-level warning \
     --rate-limits off --ws-max-per-user 1000000 --poll-max-per-user 1000000 \

@@ -38,7 +38,7 @@ start() {
 password="smoke-$RANDOM-$RANDOM-password"
 start magnetar env PULSAR_JWT_SECRET_KEY="smoke-secret-0123456789abcdef0123456789abcdef" \
   PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-  "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --storage memory --data-dir "$work/data" \
+  "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --pulsar-ws-port 0 --storage memory --data-dir "$work/data" \
   --threads 2 --rate-limit-login 0 --rate-limit-publish 0 --rate-limit-bulk 0 \
   --ws-max-per-user 100000 --poll-max-per-user 100000 --log-level warning
 magnetar_url=$url

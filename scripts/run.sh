@@ -24,6 +24,7 @@ fi
 url="http://$host:$port"
 echo "Magnetar will listen on $url"
 echo "Pulsar clients: pulsar://$host:${MAGNETAR_PULSAR_PORT:-6650} with the access token as the Pulsar token"
+echo "Pulsar WebSocket clients: ws://$host:${MAGNETAR_PULSAR_WS_PORT:-8080}/ws/v2/… (and $url/ws/v2/…)"
 if [ -z "${MAGNETAR_BOOTSTRAP_ADMIN_USERNAME:-}${PULSAR_BOOTSTRAP_ADMIN_USERNAME:-}" ]; then
   echo "Log in as 'admin'; the password is in $data_dir/initial-admin-password once it starts:"
   echo "  curl -s $url/auth/login -d username=admin -d \"password=\$(cat $data_dir/initial-admin-password)\""

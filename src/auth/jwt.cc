@@ -1,7 +1,6 @@
 #include "auth/jwt.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/crypto.h>
 
 #include <boost/json.hpp>
 #include <optional>
@@ -56,30 +55,18 @@ const json::string* AsString(const json::value* v) {
 
 }  // namespace
 
-JwtCodec::JwtCodec(std::string secret) : secret_(std::move(secret)) {}
+JwtCodec::JwtCodec(std::string secret) : key_(secret) {
+  OPENSSL_cleanse(secret.data(), secret.size());  // our copy; the key schedule is all we keep
+}
 
 std::string JwtCodec::Sign(std::string_view signing_input) const {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  // secret_.data() is never null (an empty std::string still points at a NUL).
-  if (HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
-           &mac_len) == nullptr) {
-    return {};  // Verify then compares against an empty string and fails closed.
-  }
-  return Base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+  return Base64UrlEncode(key_.SignToString(signing_input));
 }
 
 std::string JwtCodec::DeriveKey(std::string_view purpose) const {
-  const std::string input = "magnetar key: " + std::string(purpose);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  if (HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-           reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
-           &mac_len) == nullptr) {
-    return RandomBytes(32);  // never fails in practice; a random key fails every check closed
-  }
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
+  std::string input = "magnetar key: ";
+  input += purpose;
+  return key_.SignToString(input);
 }
 
 std::string JwtCodec::Issue(const AccessClaims& claims) const {
@@ -119,7 +106,7 @@ Result<AccessClaims> JwtCodec::Verify(std::string_view token, int64_t now_second
   // Signature first: nothing from an unauthenticated token is parsed. Comparing the canonical
   // encodings also rejects non-canonical spellings of the right MAC.
   const std::string expected = Sign(token.substr(0, dot2));
-  if (expected.empty() || !ConstantTimeEquals(expected, signature_b64)) return InvalidToken();
+  if (!ConstantTimeEquals(expected, signature_b64)) return InvalidToken();
 
   const std::optional<json::object> header = DecodeJsonObject(header_b64);
   if (!header) return InvalidToken();

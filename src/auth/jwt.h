@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/hmac_sha256.h"
 #include "auth/user.h"
 #include "common/status.h"
 
@@ -57,10 +58,11 @@ class JwtCodec {
   std::string DeriveKey(std::string_view purpose) const;
 
  private:
-  // Base64url (unpadded) HMAC-SHA256 of `signing_input` under secret_.
+  // Base64url (unpadded) HMAC-SHA256 of `signing_input` under the secret.
   std::string Sign(std::string_view signing_input) const;
 
-  const std::string secret_;
+  // The secret's HMAC key schedule, computed once; the secret itself is not kept.
+  const HmacSha256Key key_;
 };
 
 // Claims for a fresh access token: exp = now + lifetime, iat = now, jti = NewUuid4Hex().

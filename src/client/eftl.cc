@@ -26,6 +26,7 @@
 #include <random>
 
 #include "client/runtime.h"
+#include "common/json_string.h"
 #include "common/log.h"
 #include "eftl/codec.h"
 
@@ -99,7 +100,7 @@ class Frame {
   explicit Frame(int op) : s_("{\"op\":" + std::to_string(op)) {}
   Frame& str(std::string_view key, std::string_view value) {
     Key(key);
-    eftl::AppendJsonString(s_, value);
+    magnetar::AppendJsonString(s_, value);
     return *this;
   }
   Frame& num(std::string_view key, std::int64_t value) {

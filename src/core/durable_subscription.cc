@@ -52,6 +52,7 @@ Result<std::vector<DeliveredMessage>> DurableSubscription::Next(size_t max, Unix
 
   // Look everything up first and change state only at the end, so a store error changes nothing.
   std::vector<MessageId> gone;  // due for redelivery but trimmed or expired meanwhile
+  std::vector<bool> first_delivery;  // per entry of `out`: a delayed message, now due
   for (const auto& [id, pending] : pending_) {
     if (out.size() == max) break;
     if (pending.due_at > now) continue;
@@ -60,13 +61,17 @@ Result<std::vector<DeliveredMessage>> DurableSubscription::Next(size_t max, Unix
     if (*message == nullptr) {
       gone.push_back(id);
     } else {
-      out.push_back({std::move(*message), pending.redelivery_count + 1});
+      out.push_back({std::move(*message), pending.delayed ? 0u : pending.redelivery_count + 1});
+      first_delivery.push_back(pending.delayed);
     }
   }
   const size_t redelivered = out.size();
+  std::vector<std::pair<MessageId, UnixMicros>> delayed;  // read now, due later
 
   MessageId position = read_position_;
-  while (out.size() < max) {
+  // Delayed messages read past do not count against `max`, but are bounded per call: a caller
+  // that gets nothing back while read_position() moved should call again.
+  while (out.size() < max && delayed.size() < kMaxDelayedPerNext) {
     ReadRequest request;
     request.after = position;
     request.limit = max - out.size();
@@ -76,6 +81,10 @@ Result<std::vector<DeliveredMessage>> DurableSubscription::Next(size_t max, Unix
       position = message->id;
       // Acked ahead of delivery (or restored from a snapshot): skip.
       if (acked_.contains(message->id) || pending_.contains(message->id)) continue;
+      if (message->DelayedAt(now)) {
+        delayed.emplace_back(message->id, message->deliver_at);
+        continue;
+      }
       out.push_back({std::move(message), 0});
     }
     if (!read->has_more || read->messages.empty()) break;
@@ -84,9 +93,15 @@ Result<std::vector<DeliveredMessage>> DurableSubscription::Next(size_t max, Unix
   for (const MessageId& id : gone) pending_.erase(id);
   for (size_t i = 0; i < out.size(); ++i) {
     Pending& pending = pending_[out[i].message->id];
-    if (i < redelivered) ++pending.redelivery_count;
+    if (i < redelivered && !first_delivery[i]) ++pending.redelivery_count;
     pending.delivered_at = now;
     pending.due_at = kNotDue;
+    pending.delayed = false;
+  }
+  for (const auto& [id, deliver_at] : delayed) {
+    Pending& pending = pending_[id];
+    pending.delayed = true;
+    pending.due_at = deliver_at;
   }
   read_position_ = position;
   return out;
@@ -143,11 +158,14 @@ Status DurableSubscription::AdvanceMarkDelete() {
 
 void DurableSubscription::NegativeAck(MessageId id, UnixMicros redeliver_at) {
   auto it = pending_.find(id);
-  if (it != pending_.end()) it->second.due_at = redeliver_at;
+  // A delayed message was never delivered: there is nothing to redeliver earlier.
+  if (it != pending_.end() && !it->second.delayed) it->second.due_at = redeliver_at;
 }
 
 void DurableSubscription::RedeliverUnacked() {
-  for (auto& [id, pending] : pending_) pending.due_at = std::numeric_limits<UnixMicros>::min();
+  for (auto& [id, pending] : pending_) {
+    if (!pending.delayed) pending.due_at = std::numeric_limits<UnixMicros>::min();
+  }
 }
 
 void DurableSubscription::ExpireAckTimeouts(UnixMicros now, int64_t ack_timeout_micros) {

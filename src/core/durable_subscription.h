@@ -14,6 +14,10 @@
 //     negative ack whose delay passed, an ack timeout, or RedeliverUnacked(); Next() hands due ones
 //     out again, in id order, before new messages, with their redelivery count incremented.
 //
+//   * delayed: a message read with Message::deliver_at still in the future is not handed out; it
+//     becomes pending at once (so the mark-delete waits for it) and due at deliver_at, when Next()
+//     hands it out for the first time (redelivery count 0). Acking it before then is allowed.
+//
 // Only mark-delete and the individually acked ids are durable (Snapshot()). A subscription rebuilt
 // from a snapshot starts reading again at the mark-delete: every unacked message is delivered
 // again (redelivery count back to 0), no acked one is.
@@ -68,7 +72,9 @@ class DurableSubscription {
   const std::string& name() const { return name_; }
 
   // Up to `max` messages to hand out next: first the redeliveries that are due at `now`, in id
-  // order, with their redelivery_count incremented; then new messages after the read position.
+  // order, with their redelivery_count incremented (0 for a delayed message's first delivery);
+  // then new messages after the read position (delayed ones become pending instead, see above;
+  // when only such were read, the result is empty and read_position() moved: call again).
   // Every returned message becomes pending (delivered at `now`). Acked, expired and trimmed
   // messages are skipped; a due message that is gone is dropped from pending. On a store error
   // nothing changes.
@@ -95,19 +101,22 @@ class DurableSubscription {
   MessageId read_position() const { return read_position_; }
   // Delivered and not acked, including those waiting for redelivery.
   size_t pending_count() const { return pending_.size(); }
-  // The earliest time a pending message is due for redelivery, for the owner's timer (a time in
-  // the past means some are due already); nullopt when none is scheduled.
+  // The earliest time a pending message is due for redelivery or for its delayed first delivery,
+  // for the owner's timer (a time in the past means some are due already); nullopt when none is
+  // scheduled.
   std::optional<UnixMicros> NextRedeliveryTime() const;
 
   CursorState Snapshot() const;
 
  private:
   static constexpr UnixMicros kNotDue = INT64_MAX;
+  static constexpr size_t kMaxDelayedPerNext = 4096;
 
   struct Pending {
     uint32_t redelivery_count = 0;
     UnixMicros delivered_at = 0;
     UnixMicros due_at = kNotDue;  // when to redeliver; kNotDue while waiting for an ack
+    bool delayed = false;         // not delivered yet: due_at is its deliver_at
   };
 
   // The live message with this exact id, or nullptr when it is gone or never existed.

@@ -57,6 +57,9 @@ struct Message {
   MessageId id;                   // assigned by the store on append
   UnixMicros publish_time = 0;    // assigned by the store on append
   UnixMicros expires_at = 0;      // 0 = never (per-message TTL)
+  // Delayed delivery (Pulsar deliverAt / deliver_at_time): stored at once, handed to
+  // subscriptions and live subscribers not before this time. 0 = at once.
+  UnixMicros deliver_at = 0;
   std::string topic;              // bare topic name (the owner is implied by the topic it is in)
   std::string payload;
   PayloadFormat format = PayloadFormat::kJson;
@@ -64,6 +67,10 @@ struct Message {
   std::string key;                // partition/ordering key; empty = none
   std::string producer_name;      // for de-duplication by producer + sequence (Pulsar)
   uint64_t sequence_id = 0;
+  // Set only on what Broker::Publish answers for a duplicate (its producer name and sequence id
+  // were already stored): nothing was stored, and `id` is the original's id when the broker still
+  // remembers it, else Min().
+  bool duplicate = false;
 
   EncodingCache encodings;
 
@@ -73,6 +80,7 @@ struct Message {
     return n;
   }
   bool ExpiredAt(UnixMicros now) const { return expires_at != 0 && expires_at <= now; }
+  bool DelayedAt(UnixMicros now) const { return deliver_at > now; }
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

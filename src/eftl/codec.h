@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_string.h"
 #include "common/status.h"
 
 namespace magnetar::eftl {
@@ -100,8 +101,7 @@ Result<Message> ParseMessage(std::string_view text, DecodeMode mode);
 std::string EncodeMessage(const Message& message);
 void AppendMessage(std::string& out, const Message& message);
 
-// Small helpers shared with the frame builders.
-void AppendJsonString(std::string& out, std::string_view s);
+// Small helpers shared with the frame builders (and magnetar::AppendJsonString, included above).
 void AppendDouble(std::string& out, double v);  // shortest round-trip form, always a JSON number
 std::string Base64Encode(std::string_view bytes);
 // Standard alphabet; padding optional; anything else (bad characters, bad length) fails.

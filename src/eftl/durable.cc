@@ -180,12 +180,15 @@ void Durable::DispatchLocked() {
     size_t room = 0;
     for (const auto& [h, c] : consumers_) room += c.window > c.in_flight ? c.window - c.in_flight : 0;
     if (room == 0) return;
+    const MessageId read_before = sub_.read_position();
     auto batch = sub_.Next(std::min(room, kDispatchBatch), env_.clock.Now());
     if (!batch.ok()) {
       Logger("eftl")->warn("eFTL durable '{}': read failed: {}", name_, batch.status().message());
       return;
     }
-    if (batch->empty()) break;
+    // Empty but moved: only delayed messages were read. They wait in the subscription until the
+    // broker's late fan-out of each wakes this durable again.
+    if (batch->empty() && sub_.read_position() == read_before) break;
     bool acked_any = false;
     for (core::DeliveredMessage& dm : *batch) {
       const Message decoded = FromStored(*dm.message);

@@ -56,6 +56,7 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   struct Producer {
     core::TopicKey topic;
     std::string name;
+    bool generated_name = false;  // ours, not the client's: nobody can re-send under it
     bool ready = false;  // PRODUCER_SUCCESS sent
     struct Receipt {
       uint64_t token = 0;
@@ -77,6 +78,7 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
     std::optional<proto::ServerError> error;
     std::string message;
     core::TopicKey topic;
+    std::optional<uint64_t> last_sequence;  // producers: the broker's de-duplication mark
   };
 
   void DoRead();

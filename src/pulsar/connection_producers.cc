@@ -34,7 +34,8 @@ void Connection::HandleProducer(const proto::CommandProducer& c) {
       proto::BaseCommand reply = MakeCommand(Type::PRODUCER_SUCCESS);
       reply.mutable_producer_success()->set_request_id(request_id);
       reply.mutable_producer_success()->set_producer_name(it->second.name);
-      reply.mutable_producer_success()->set_last_sequence_id(-1);
+      auto last = service_.deps().broker.LastSequence(it->second.topic, it->second.name);
+      reply.mutable_producer_success()->set_last_sequence_id(last ? static_cast<int64_t>(*last) : -1);
       return Send(reply);
     }
     return SendError(request_id, proto::ServiceNotReady, "Producer is being created");
@@ -44,18 +45,22 @@ void Connection::HandleProducer(const proto::CommandProducer& c) {
   if (!name) return SendError(request_id, proto::InvalidTopicName, error);
   if (c.encrypted()) return SendError(request_id, proto::NotAllowedError, "Encryption is not supported");
   const bool exclusive = c.producer_access_mode() != proto::Shared;
-  const std::string producer_name = c.has_producer_name() && !c.producer_name().empty()
-                                        ? c.producer_name()
-                                        : "magnetar-" + RandomHex(8);
+  const bool generated_name = !c.has_producer_name() || c.producer_name().empty();
+  const std::string producer_name = generated_name ? "magnetar-" + RandomHex(8) : c.producer_name();
   std::optional<proto::Schema> schema;
   if (c.has_schema()) schema = c.schema();
   producers_[producer_id] = Producer{};  // reserved while the store answers
   paused_ = true;
   RunStoreWork(
       service_.deps(), socket_.get_executor(),
-      [self = shared_from_this(), name = *name] { return self->Resolve(name, auth::Permission::kWrite); },
-      [self = shared_from_this(), request_id, producer_id, producer_name, exclusive, schema,
-       full = name->FullName()](Resolved r) {
+      [self = shared_from_this(), name = *name, producer_name] {
+        Resolved r = self->Resolve(name, auth::Permission::kWrite);
+        // De-duplication (core::ProducerSequences): the client continues after this.
+        if (!r.error) r.last_sequence = self->service_.deps().broker.LastSequence(r.topic, producer_name);
+        return r;
+      },
+      [self = shared_from_this(), request_id, producer_id, producer_name, generated_name, exclusive,
+       schema, full = name->FullName()](Resolved r) {
         if (self->closed_) return;
         auto fail = [&](proto::ServerError e, std::string m) {
           self->producers_.erase(producer_id);
@@ -75,12 +80,13 @@ void Connection::HandleProducer(const proto::CommandProducer& c) {
         Producer& p = self->producers_[producer_id];
         p.topic = r.topic;
         p.name = producer_name;
+        p.generated_name = generated_name;
         p.ready = true;
         proto::BaseCommand reply = MakeCommand(Type::PRODUCER_SUCCESS);
         auto* ok = reply.mutable_producer_success();
         ok->set_request_id(request_id);
         ok->set_producer_name(producer_name);
-        ok->set_last_sequence_id(-1);  // no broker-side de-duplication
+        ok->set_last_sequence_id(r.last_sequence ? static_cast<int64_t>(*r.last_sequence) : -1);
         if (schema) {
           StoredSchema stored = self->service_.GetOrCreateSchema(full, *schema);
           ok->set_schema_version(SchemaVersionBytes(stored.version));
@@ -95,6 +101,7 @@ void Connection::ReleaseProducer(Producer& p) {
   if (!p.ready) return;
   service_.deps().producer_names->Release(p.topic, p.name);
   service_.ReleaseProducerSlot(p.topic);
+  if (p.generated_name) service_.deps().broker.ForgetProducer(p.topic, p.name);
   p.ready = false;
 }
 
@@ -133,7 +140,12 @@ void Connection::HandleSend(Frame& frame) {
   if (drafts.drafts.empty()) {
     return CompleteReceipt(producer_id, token, send_error(drafts.error, drafts.message));
   }
-  for (auto& d : drafts.drafts) d->topic = p.topic.name;
+  for (auto& d : drafts.drafts) {
+    d->topic = p.topic.name;
+    // De-duplication goes by the producer this connection registered, whatever name the
+    // metadata carries (as Pulsar's broker does).
+    d->producer_name = p.name;
+  }
   proto::BaseCommand receipt = MakeCommand(Type::SEND_RECEIPT);
   auto* ok = receipt.mutable_send_receipt();
   ok->set_producer_id(producer_id);

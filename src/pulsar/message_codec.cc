@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <charconv>
+#include <cstdint>
 
 #include "pulsar/codec/batch.h"
 #include "pulsar/codec/compression.h"
@@ -30,6 +31,12 @@ template <typename Props>
 void CopyProperties(const Props& props, core::Message& m) {
   m.properties.reserve(props.size());
   for (const auto& kv : props) m.properties.emplace_back(kv.key(), kv.value());
+}
+
+// deliver_at_time (epoch ms) -> Message::deliver_at; the core holds the message until then.
+UnixMicros DeliverAt(const proto::MessageMetadata& md) {
+  if (!md.has_deliver_at_time() || md.deliver_at_time() <= 0) return 0;
+  return md.deliver_at_time() > INT64_MAX / 1000 ? INT64_MAX : md.deliver_at_time() * 1000;
 }
 
 void SetEventTime(uint64_t event_time, core::Message& m) {
@@ -75,6 +82,7 @@ SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name,
     d->key = md.partition_key();
     d->producer_name = name;
     d->sequence_id = md.sequence_id();
+    d->deliver_at = DeliverAt(md);
     out.drafts.push_back(std::move(d));
     return out;
   }
@@ -94,6 +102,7 @@ SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name,
     d->key = e.metadata.partition_key();
     d->producer_name = name;
     d->sequence_id = e.metadata.has_sequence_id() ? e.metadata.sequence_id() : seq;
+    d->deliver_at = DeliverAt(md);
     ++seq;
     out.drafts.push_back(std::move(d));
   }
@@ -110,6 +119,7 @@ proto::MessageMetadata MetadataFor(const core::Message& m) {
   md.set_producer_name(m.producer_name.empty() ? "magnetar" : m.producer_name);
   md.set_sequence_id(m.sequence_id);
   md.set_publish_time(static_cast<uint64_t>(m.publish_time / 1000));
+  if (m.deliver_at != 0) md.set_deliver_at_time(m.deliver_at / 1000);
   for (const auto& [k, v] : m.properties) {
     if (k == pulsar_ws::kEventTimeProperty) {
       uint64_t t = 0;

@@ -11,29 +11,6 @@ namespace magnetar::pulsar_ws {
 
 namespace json = boost::json;
 
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 namespace {
 
 const std::string& FramePrefix(const core::MessagePtr& m) {
@@ -193,6 +170,20 @@ PublishParse ParsePublishFrame(std::string_view text, int64_t now_millis) {
     if (f->is_string()) return ParseJavaLong(f->get_string()).value_or(0);
     return 0;
   };
+  if (const json::value* seq = obj.if_contains("sequenceId"); seq && !seq->is_null()) {
+    std::optional<int64_t> value;
+    if (seq->is_int64()) value = seq->get_int64();
+    if (seq->is_uint64() && seq->get_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
+      value = static_cast<int64_t>(seq->get_uint64());
+    }
+    if (seq->is_string()) value = ParseJavaLong(seq->get_string());
+    if (!value || *value < 0) {
+      out.error_code = 3;
+      out.error_message = "Failed to deserialize from JSON: sequenceId must be a non-negative long";
+      return out;
+    }
+    out.sequence_id = static_cast<uint64_t>(*value);
+  }
   if (int64_t at = long_field("deliverAt"); at > 0) out.deliver_at_millis = at;
   if (int64_t after = long_field("deliverAfterMs"); after > 0 && after < INT64_MAX - now_millis) {
     out.deliver_at_millis = now_millis + after;

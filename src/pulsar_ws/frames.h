@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"
 #include "core/durable_subscription.h"
 #include "core/message.h"
 
@@ -15,8 +16,6 @@ namespace magnetar::pulsar_ws {
 // Where a producer's eventTime is kept among the message properties (not shown to Pulsar
 // consumers, who get it as `eventTime`).
 inline constexpr char kEventTimeProperty[] = "__pulsar_event_time";
-
-void AppendJsonString(std::string& out, std::string_view s);
 
 // {"messageId":…,"payload":…,"properties":{…},"publishTime":…[,"eventTime"][,"key"],"redeliveryCount":N}
 std::string ConsumerFrame(const core::MessagePtr& message, uint32_t redelivery_count);
@@ -31,6 +30,9 @@ struct PublishParse {
   int error_code = 0;
   std::string error_message;
   int64_t deliver_at_millis = 0;  // 0 = now
+  // `sequenceId`, when the frame gives one (>= 0): the producer's own sequence id for this
+  // message, for de-duplication of a re-sent message. Else the session numbers messages itself.
+  std::optional<uint64_t> sequence_id;
 };
 PublishParse ParsePublishFrame(std::string_view text, int64_t now_millis);
 

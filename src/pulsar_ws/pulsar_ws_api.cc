@@ -22,6 +22,8 @@ struct Admission {
   std::optional<http::Response> refusal;
   core::TopicKey topic;
   std::string producer_name;
+  bool generated_name = false;
+  std::optional<uint64_t> last_sequence;  // the broker's de-duplication mark for producer_name
   SubscriptionRegistry::Attached attached;
 };
 
@@ -43,6 +45,19 @@ std::string DeadLetterName(const std::string& param, const TopicPath& path) {
   if (auto scheme = name.find("://"); scheme != std::string_view::npos) name.remove_prefix(scheme + 3);
   if (auto slash = name.rfind('/'); slash != std::string_view::npos) name.remove_prefix(slash + 1);
   return std::string(name);
+}
+
+// The Authorization header wins; `token` stands in for it (browsers cannot set headers).
+std::string TokenOf(const http::RequestContext& ctx) {
+  if (auto bearer = auth::ParseBearer(ctx.Header(boost::beast::http::field::authorization))) {
+    return std::string(*bearer);
+  }
+  if (auto q = ctx.Query("token")) {
+    std::string_view t = *q;
+    if (t.size() > 7 && (t.substr(0, 7) == "Bearer " || t.substr(0, 7) == "bearer ")) t.remove_prefix(7);
+    return std::string(t);
+  }
+  return {};
 }
 
 }  // namespace
@@ -73,8 +88,29 @@ void PulsarWsApi::Register(http::HttpService& service) {
   });
 }
 
+void PulsarWsApi::HandlePingPong(const http::RequestContextPtr& ctx, net::AnyStream stream) {
+  const std::string token = TokenOf(*ctx);
+  if (token.empty()) return ws::RejectUpgrade(std::move(stream), Refusal(401, "Failed to authenticate"));
+  auto stream_holder = std::make_shared<net::AnyStream>(std::move(stream));
+  auto work = [this, token]() -> std::optional<http::Response> {
+    auto auth = deps_.authenticator.Authenticate(token);
+    if (auth.ok()) return std::nullopt;
+    const StatusCode code = auth.status().code();
+    return code == StatusCode::kUnauthenticated || code == StatusCode::kPermissionDenied
+               ? Refusal(401, "Failed to authenticate")
+               : Refusal(500, "Failed to authenticate: " + auth.status().message());
+  };
+  auto then = [this, ctx, stream_holder](std::optional<http::Response> refusal) {
+    if (refusal) return ws::RejectUpgrade(std::move(*stream_holder), std::move(*refusal));
+    auto conn = ws::WsConnection::Create(std::move(*stream_holder), deps_.tracker, options_.ws);
+    conn->Accept(std::move(ctx->request), "", std::make_shared<PingPongSession>());
+  };
+  RunStoreWork(deps_, ctx->executor, std::move(work), std::move(then));
+}
+
 void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
                                 net::AnyStream stream) {
+  if (ctx->path == kPingPongPath) return HandlePingPong(ctx, std::move(stream));
   // 1. Everything that needs no storage: path, parameters, token presence (spec §8.1).
   std::string error;
   auto path = ParseTopicPath(std::string_view(ctx->request.target()), &error);
@@ -101,15 +137,7 @@ void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
   if (!producer && !consumer && !reader) {
     return ws::RejectUpgrade(std::move(stream), Refusal(400, "Invalid query params: " + error));
   }
-  // The Authorization header wins; `token` stands in for it (browsers cannot set headers).
-  std::string token;
-  if (auto bearer = auth::ParseBearer(ctx->Header(boost::beast::http::field::authorization))) {
-    token = std::string(*bearer);
-  } else if (auto q = ctx->Query("token")) {
-    std::string_view t = *q;
-    if (t.size() > 7 && (t.substr(0, 7) == "Bearer " || t.substr(0, 7) == "bearer ")) t.remove_prefix(7);
-    token = std::string(t);
-  }
+  const std::string token = TokenOf(*ctx);
   if (token.empty()) return ws::RejectUpgrade(std::move(stream), Refusal(401, "Failed to authenticate"));
 
   // 2. What reads storage (users, deny-list, topic records, cursors), off the I/O thread.
@@ -160,11 +188,14 @@ void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
       }
     }
     if (producer) {
-      a.producer_name = producer->producer_name.empty() ? "magnetar-" + RandomHex(8)
-                                                        : producer->producer_name;
+      a.generated_name = producer->producer_name.empty();
+      a.producer_name = a.generated_name ? "magnetar-" + RandomHex(8) : producer->producer_name;
       if (!producer_names_->TryAcquire(a.topic, a.producer_name)) {
         a.refusal = Refusal(409, "Producer with name '" + a.producer_name + "' is already connected");
+        return a;
       }
+      // Here, off the I/O thread: the first look at a topic may read its newest messages.
+      if (!a.generated_name) a.last_sequence = deps_.broker.LastSequence(a.topic, a.producer_name);
       return a;
     }
     if (consumer) {
@@ -195,7 +226,8 @@ void PulsarWsApi::HandleUpgrade(const http::RequestContextPtr& ctx,
     std::shared_ptr<ws::WsHandler> session;
     if (producer) {
       session = std::make_shared<ProducerSession>(deps_, producer_names_, a.topic,
-                                                  a.producer_name, *producer);
+                                                  a.producer_name, a.generated_name,
+                                                  a.last_sequence, *producer);
     } else if (reader) {
       session = std::make_shared<ReaderSession>(deps_, a.topic, *reader);
     } else {

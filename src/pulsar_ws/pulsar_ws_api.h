@@ -80,6 +80,8 @@ class PulsarWsApi {
 
  private:
   void HandleUpgrade(const http::RequestContextPtr& ctx, net::AnyStream stream);
+  // /ws/v2/pingpong: a keepalive probe (Pulsar's WebSocketPingPongServlet), see PingPongSession.
+  void HandlePingPong(const http::RequestContextPtr& ctx, net::AnyStream stream);
 
   PulsarWsDeps deps_;
   PulsarWsOptions options_;

@@ -3,6 +3,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "common/log.h"
 #include "common/message_metrics.h"
 #include "pulsar_ws/frames.h"
@@ -23,16 +26,28 @@ void CloseDeserialize(const std::weak_ptr<ws::WsConnection>& weak) {
 
 // ---- producer ------------------------------------------------------------------------------
 
+namespace {
+
+// Where a producer session starts numbering: after initialSequenceId when given (the client takes
+// charge of its sequence ids, as in Pulsar), else after the broker's mark for this name.
+uint64_t FirstSequenceId(const ProducerParams& params, std::optional<uint64_t> last_sequence) {
+  if (params.initial_sequence_id) return static_cast<uint64_t>(*params.initial_sequence_id) + 1;
+  return last_sequence ? *last_sequence + 1 : 0;
+}
+
+}  // namespace
+
 ProducerSession::ProducerSession(const PulsarWsDeps& deps, std::shared_ptr<ProducerNames> names,
                                  core::TopicKey topic, std::string producer_name,
+                                 bool generated_name, std::optional<uint64_t> last_sequence,
                                  ProducerParams params)
     : deps_(deps),
       names_(std::move(names)),
       topic_(std::move(topic)),
       producer_name_(std::move(producer_name)),
+      generated_name_(generated_name),
       params_(params),
-      sequence_id_(params.initial_sequence_id ? static_cast<uint64_t>(*params.initial_sequence_id) + 1
-                                              : 0) {}
+      sequence_id_(FirstSequenceId(params, last_sequence)) {}
 
 void ProducerSession::OnOpen(ws::WsConnection& conn) {
   conn_ = std::static_pointer_cast<ws::WsConnection>(conn.shared_from_this());
@@ -51,7 +66,17 @@ void ProducerSession::OnText(ws::WsConnection& conn, std::string_view text) {
   core::DraftPtr draft = std::move(parsed.draft);
   draft->topic = topic_.name;
   draft->producer_name = producer_name_;
-  draft->sequence_id = sequence_id_++;
+  if (parsed.sequence_id) {
+    // The client's own number (a re-send keeps it): the broker drops it if already stored.
+    draft->sequence_id = *parsed.sequence_id;
+    sequence_id_ = std::max(sequence_id_, *parsed.sequence_id + 1);
+  } else {
+    draft->sequence_id = sequence_id_++;
+  }
+  if (parsed.deliver_at_millis > 0) {
+    draft->deliver_at = parsed.deliver_at_millis > INT64_MAX / 1000 ? INT64_MAX
+                                                                    : parsed.deliver_at_millis * 1000;
+  }
   ++outstanding_;
   std::weak_ptr<ProducerSession> weak = weak_from_this();
   std::weak_ptr<ws::WsConnection> weak_conn = conn_;
@@ -107,6 +132,7 @@ void ProducerSession::OnClosed(ws::WsConnection&) {
   if (closed_) return;
   closed_ = true;
   names_->Release(topic_, producer_name_);
+  if (generated_name_) deps_.broker.ForgetProducer(topic_, producer_name_);
 }
 
 // ---- consumer ------------------------------------------------------------------------------

@@ -316,13 +316,15 @@ void Subscription::DispatchLocked() {
       }
     }
     if (budget <= 0) break;
+    const MessageId read_before = sub_.read_position();
     auto batch = sub_.Next(std::min<size_t>(budget, kDispatchBatch), now);
     if (!batch.ok()) {
       Logger("pulsar_ws")->warn("reading {} for {} failed: {}", topic_.ToString(), name_,
                                 batch.status().message());
       break;
     }
-    if (batch->empty()) break;
+    // Empty but moved: only delayed messages were read (they wait in the subscription); go on.
+    if (batch->empty() && sub_.read_position() == read_before) break;
     for (auto& dm : *batch) {
       Consumer* c = PickLocked(dm);
       if (!c) {  // nobody can take it now: it becomes due again at once

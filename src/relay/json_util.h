@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_string.h"  // AppendJsonString, used with these helpers everywhere
 #include "common/status.h"
 #include "http/types.h"
 
@@ -66,9 +67,6 @@ http::Response Unauthorized(std::string_view message);
 // echoes client JSON back: stored payloads and validation errors.
 void AppendJson(std::string& out, const json::value& v);
 std::string SerializeJson(const json::value& v);
-
-// Appends `s` as a quoted JSON string (UTF-8 kept raw, control characters escaped).
-void AppendJsonString(std::string& out, std::string_view s);
 
 // application/x-www-form-urlencoded body -> ordered pairs ('+' is a space).
 std::vector<std::pair<std::string, std::string>> ParseForm(std::string_view body);

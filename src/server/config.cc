@@ -201,6 +201,10 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--advertised-address", c.advertised_address,
       "Pulsar: the host (or host:port) that topic lookups send clients to. Default: --host (or "
       "127.0.0.1 when it is a wildcard) and the Pulsar port");
+  opt("--pulsar-ws-port", c.pulsar_ws_port,
+      "Pulsar WebSocket API port (ws://HOST:PORT/ws/v2/...; the main port serves it too); 0 picks "
+      "a free port, -1 turns this listener off")
+      ->check(CLI::Range(-1, 65535));
   opt("--eftl-port", c.eftl_port,
       "eFTL channel port (WebSocket, subprotocol v1.eftl.tibco.com); 0 picks a free port, -1 "
       "turns eFTL off")

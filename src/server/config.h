@@ -76,6 +76,9 @@ struct ServeConfig {
   // what LOOKUP tells clients to connect to ("host" or "host:port"; empty = --host and the port).
   int pulsar_port = 6650;
   std::string advertised_address;
+  // Pulsar WebSocket API (spec/pulsar-websocket.md) on a Pulsar-style port of its own, besides the
+  // main port which always serves it: 0 picks a free port, -1 = no second listener.
+  int pulsar_ws_port = 8080;
   // eFTL channel (spec/eftl.md): its own listener; 0 picks a free port, -1 turns it off.
   int eftl_port = 9191;
   int eftl_heartbeat_seconds = 30;

@@ -28,6 +28,7 @@
 #include "relay/password_login.h"
 #include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
+#include "server/asio_scheduler.h"
 #include "server/startup_guards.h"
 #include "server/storage_factory.h"
 #include "server/version.h"
@@ -81,6 +82,7 @@ struct Server::Impl {
   std::unique_ptr<auth::JwtCodec> jwt;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<net::IoPool> io;
+  std::unique_ptr<AsioScheduler> scheduler;  // on `io`; used by `broker`
   std::unique_ptr<net::BlockingPool> blocking;
   net::ConnectionTracker tracker;
   std::unique_ptr<http::HttpService> http;
@@ -90,6 +92,8 @@ struct Server::Impl {
   std::shared_ptr<net::Listener> pulsar_listener;
   std::unique_ptr<relay::RateLimiter> no_rate_limits;  // --rate-limits off
   std::shared_ptr<net::Listener> listener;
+  // --pulsar-ws-port: a second listener on the main HttpService (-1: none).
+  std::shared_ptr<net::Listener> pulsar_ws_listener;
   // eFTL: its own port, HTTP service and login rate limiter (--eftl-port -1: none of them).
   std::unique_ptr<http::HttpService> eftl_http;
   std::unique_ptr<eftl::EftlApi> eftl;
@@ -214,12 +218,14 @@ Status Server::Start() {
   }
   s.jwt = std::make_unique<auth::JwtCodec>(secret);
   s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
-  s.broker = std::make_unique<core::Broker>(*s.store, s.clock, s.bus.get());
-  if (Status st = s.BootstrapUsers(); !st.ok()) return st;
-
   const size_t threads =
       s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
   s.io = std::make_unique<net::IoPool>(threads);
+  // Delayed messages are fanned out by timers on the I/O threads (they run once those start).
+  s.scheduler = std::make_unique<AsioScheduler>(*s.io, s.clock);
+  s.broker = std::make_unique<core::Broker>(*s.store, s.clock, s.scheduler.get(), s.bus.get());
+  if (Status st = s.BootstrapUsers(); !st.ok()) return st;
+
   s.blocking = std::make_unique<net::BlockingPool>(s.config.blocking_threads);
 
   http::HttpOptions http_options;
@@ -362,6 +368,20 @@ Status Server::Start() {
         http->Accept(std::move(socket));
       });
   if (Status st = s.listener->Listen(s.config.host, s.config.port); !st.ok()) return st;
+  if (s.config.pulsar_ws_port >= 0) {
+    // Pulsar programs expect the WebSocket API on its own port (8080): the same HttpService as the
+    // main port, so both serve the same routes, limits and TLS.
+    s.pulsar_ws_listener = std::make_shared<net::Listener>(
+        *s.io, [http = s.http.get()](boost::asio::ip::tcp::socket socket) {
+          http->Accept(std::move(socket));
+        });
+    if (Status st = s.pulsar_ws_listener->Listen(s.config.host,
+                                                 static_cast<uint16_t>(s.config.pulsar_ws_port));
+        !st.ok()) {
+      return Unavailable("Pulsar WebSocket port " + std::to_string(s.config.pulsar_ws_port) + ": " +
+                         st.message() + " (--pulsar-ws-port: 0 picks a free port, -1 turns it off)");
+    }
+  }
   if (s.config.pulsar_port >= 0) {
     // The binary protocol shares the WebSocket API's subscriptions and producer names.
     pulsar::PulsarDeps pulsar_deps{*s.broker,         *s.topics,   *s.users,
@@ -397,6 +417,7 @@ Status Server::Start() {
     log->info("Pulsar binary protocol on pulsar://{}:{} (lookups answer {})", s.config.host,
               s.pulsar_listener->port(), s.pulsar->BrokerUrl());
   }
+  if (s.pulsar_ws_listener) s.pulsar_ws_listener->Start();
   if (s.eftl_listener) s.eftl_listener->Start();
   s.sweeper = std::thread([&s] { s.SweepLoop(); });
 
@@ -405,6 +426,12 @@ Status Server::Start() {
   log->info("magnetar {} listening on {} (storage: {}{})", kVersion, url, s.storage_description,
             tls ? "; TLS 1.2+ with " + s.config.tls_cert : std::string());
   std::cout << "magnetar listening on " << url << std::endl;
+  if (s.pulsar_ws_listener) {
+    const std::string ws_url = (tls ? "wss://" : "ws://") + s.config.host + ":" +
+                               std::to_string(s.pulsar_ws_listener->port()) + "/ws/v2/";
+    log->info("Pulsar WebSocket API listening on {}", ws_url);
+    std::cout << "magnetar pulsar-ws listening on " << ws_url << std::endl;
+  }
   if (s.eftl_listener) {
     const std::string eftl_url = (tls ? "wss://" : "ws://") + s.config.host + ":" +
                                  std::to_string(s.eftl_listener->port()) + "/<channel>";
@@ -422,6 +449,7 @@ void Server::Shutdown() {
   log->info("shutting down: draining connections");
   if (s.listener) s.listener->Stop();
   if (s.pulsar_listener) s.pulsar_listener->Stop();
+  if (s.pulsar_ws_listener) s.pulsar_ws_listener->Stop();
   if (s.eftl_listener) s.eftl_listener->Stop();
   if (s.relay) s.relay->Shutdown();
   s.tracker.ShutdownAll();

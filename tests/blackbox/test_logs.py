@@ -135,9 +135,9 @@ def start(fmt: str) -> MagnetarServer:
 def server_lines(log: str) -> list[str]:
     # The harness writes "=== harness: ..." lines into the same file; the server prints where it
     # listens on stdout, one banner per listener ("magnetar listening on", "magnetar eftl
-    # listening on"): those are for people, not log lines.
+    # listening on", "magnetar pulsar-ws listening on"): those are for people, not log lines.
     return [l for l in log.splitlines() if l and not l.startswith("=== harness") and
-            not re.match(r"magnetar (\w+ )?listening on ", l)]
+            not re.match(r"magnetar ([\w-]+ )?listening on ", l)]
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])

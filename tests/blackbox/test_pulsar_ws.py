@@ -4,6 +4,7 @@ subscription types, acks and redelivery, readers, durable resume, cross-protocol
 import base64
 import contextlib
 import json
+import re
 import time
 import urllib.parse
 import uuid
@@ -39,13 +40,19 @@ def ws_path(role, user, topic, sub=None, domain="persistent", tenant=None, ns="d
     return path
 
 
-def connect(server, path, token=None, params=None, header=None):
+def pulsar_ws_ports(server) -> list[int]:
+    """The ports of the `--pulsar-ws-port` listener this server printed (the last start is last)."""
+    return [int(p) for p in re.findall(r"magnetar pulsar-ws listening on ws://[^/]+:(\d+)/ws/v2/",
+                                        server.read_log())]
+
+
+def connect(server, path, token=None, params=None, header=None, port=None):
     query = dict(params or {})
     if token is not None:
         query["token"] = token
     # Percent-encode like a real client: a base64 message id holds '+', '/' and '='.
     qs = urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
-    url = f"ws://127.0.0.1:{server.port}{path}" + (f"?{qs}" if qs else "")
+    url = f"ws://127.0.0.1:{port or server.port}{path}" + (f"?{qs}" if qs else "")
     return websocket.create_connection(url, timeout=WS_TIMEOUT, header=header or [], suppress_origin=True)
 
 
@@ -59,8 +66,8 @@ def status_of(server, path, token=None, params=None, header=None) -> int:
 
 
 @contextlib.contextmanager
-def opened(server, path, token=None, params=None, header=None):
-    ws = connect(server, path, token, params, header)
+def opened(server, path, token=None, params=None, header=None, port=None):
+    ws = connect(server, path, token, params, header, port)
     try:
         yield ws
     finally:
@@ -215,6 +222,47 @@ def test_reader_param_validation(server, alice):
         assert status_of(server, ws_path("reader", alice, t), alice.token, {"messageId": mid}) == 101
 
 
+# ---- the Pulsar-style listener (--pulsar-ws-port) ------------------------------------------------
+
+def test_dedicated_port_serves_producer_and_consumer(server, alice):
+    ports = pulsar_ws_ports(server)
+    assert ports and ports[-1] not in (server.port, 0), "no pulsar-ws banner"
+    port, t = ports[-1], name()
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token, port=port) as c, \
+            opened(server, ws_path("producer", alice, t), alice.token, port=port) as p:
+        r = produce(p, "via 8080-style port", context="d")
+        assert r["result"] == "ok" and r["context"] == "d"
+        m = recv_json(c)
+        assert m["messageId"] == r["messageId"] and unb64(m["payload"]) == b"via 8080-style port"
+        ack(c, m)
+    # The same API, not a copy: a consumer on the main port sees the subscription's cursor.
+    with opened(server, ws_path("producer", alice, t), alice.token, port=port) as p:
+        produce(p, "second")
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c:
+        assert unb64(recv_json(c)["payload"]) == b"second"
+    # Auth is the same on both ports.
+    assert status_of(server, ws_path("producer", alice, t), None) == 401
+    with pytest.raises(websocket.WebSocketBadStatusException) as e:
+        connect(server, ws_path("producer", alice, t), port=port)
+    assert e.value.status_code == 401
+
+
+def test_dedicated_port_off():
+    from conftest import require_binary
+    require_binary()
+    srv = MagnetarServer(["--pulsar-ws-port", "-1"], label="pulsar-ws-off")
+    try:
+        srv.start()
+        assert pulsar_ws_ports(srv) == []
+        assert "pulsar-ws listening" not in srv.read_log()
+        # The main port still serves the API.
+        adm = start_admin(srv)
+        assert status_of(srv, ws_path("producer", adm, name()), adm.token) == 101
+    finally:
+        srv.terminate()
+        srv.kill()
+
+
 # ---- producer -------------------------------------------------------------------------------
 
 def test_receipts_ok_and_errors(server, alice):
@@ -259,6 +307,192 @@ def test_producer_name_exclusive(server, alice):
         assert status_of(server, ws_path("producer", alice, name()), alice.token, {"producerName": pname}) == 101
     wait_until(lambda: status_of(server, ws_path("producer", alice, t), alice.token,
                                  {"producerName": pname}) == 101, 5, message="name released")
+
+
+# ---- de-duplication by producer name and sequence id ----------------------------------------------
+
+@contextlib.contextmanager
+def named_producer(server, user, topic, params, timeout=5.0):
+    """A producer whose name a session that just closed may still hold for a moment (409)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ws = connect(server, ws_path("producer", user, topic), user.token, params)
+            break
+        except websocket.WebSocketBadStatusException as e:
+            if e.status_code != 409 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield ws
+    finally:
+        with contextlib.suppress(Exception):
+            ws.close(timeout=1)
+
+
+def test_resent_sequence_id_is_answered_with_the_original_id_and_stored_once(server, alice):
+    t, pname = name(), name("dedupe")
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c, \
+            opened(server, ws_path("producer", alice, t), alice.token, {"producerName": pname}) as p:
+        r1 = produce(p, "one", sequenceId=1, context="a")
+        r2 = produce(p, "two", sequenceId=2, context="b")
+        again = produce(p, "two", sequenceId=2, context="b-again")
+        assert again == {"result": "ok", "messageId": r2["messageId"], "context": "b-again"}
+        older = produce(p, "one", sequenceId=1)
+        assert older["result"] == "ok" and older["messageId"] == r1["messageId"]
+        r3 = produce(p, "three", sequenceId=3)
+        assert r3["messageId"] not in (r1["messageId"], r2["messageId"])
+        got = receive(c, 3)
+        assert [unb64(m["payload"]) for m in got] == [b"one", b"two", b"three"]
+        for m in got:
+            ack(c, m)
+        no_frame(c)
+        bad = produce(p, "x", sequenceId=-1)
+        assert bad["result"] == "send-error:3"
+
+
+def test_reconnecting_named_producer_continues_after_its_last_sequence(server, alice):
+    t, pname = name(), name("dedupe")
+    with opened(server, ws_path("producer", alice, t), alice.token, {"producerName": pname}) as p:
+        first = [produce(p, f"m{i}") for i in range(3)]  # sequence ids 0, 1, 2 (numbered by us)
+    assert all(r["result"] == "ok" for r in first)
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c, \
+            named_producer(server, alice, t, {"producerName": pname}) as p:
+        # Not numbered from 0 again (that would all be duplicates): after the last one, 2.
+        r = produce(p, "m3")
+        assert r["result"] == "ok" and r["messageId"] not in [f["messageId"] for f in first]
+        m3 = recv_json(c)
+        assert unb64(m3["payload"]) == b"m3"
+        ack(c, m3)
+        # A re-send of a message of the first session is still known.
+        dup = produce(p, "m1", sequenceId=1)
+        assert dup["messageId"] == first[1]["messageId"]
+        no_frame(c)
+    # initialSequenceId puts the client in charge: numbering restarts after it, so 1 and 2 are
+    # duplicates of the first session's messages and 4 is new.
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c, \
+            named_producer(server, alice, t, {"producerName": pname, "initialSequenceId": "0"}) as p:
+        assert produce(p, "m1")["messageId"] == first[1]["messageId"]
+        assert produce(p, "m2")["messageId"] == first[2]["messageId"]
+        produce(p, "m3 again")  # 3: the second session's message
+        produce(p, "m4")
+        assert unb64(recv_json(c)["payload"]) == b"m4"
+        no_frame(c)
+
+
+def test_unnamed_producers_never_collide(server, alice):
+    t = name()
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token) as c:
+        for i in range(2):
+            with opened(server, ws_path("producer", alice, t), alice.token) as p:
+                assert produce(p, f"p{i}")["result"] == "ok"  # both sequence id 0, other names
+        assert sorted(unb64(m["payload"]) for m in receive(c, 2)) == [b"p0", b"p1"]
+
+
+# ---- delayed delivery -------------------------------------------------------------------------
+
+def test_deliver_after_ms_holds_the_message_back(server, alice):
+    t = name()
+    with opened(server, ws_path("consumer", alice, t, "s"), alice.token,
+                {"subscriptionType": "Shared"}) as c, \
+            opened(server, ws_path("producer", alice, t), alice.token) as p:
+        sent = time.monotonic()
+        delayed = produce(p, "later", deliverAfterMs=1500)
+        assert delayed["result"] == "ok"  # stored at once
+        produce(p, "now")
+        first = recv_json(c)
+        assert unb64(first["payload"]) == b"now"
+        ack(c, first)
+        later = recv_json(c, 5)
+        assert time.monotonic() - sent >= 1.4
+        assert unb64(later["payload"]) == b"later" and later["messageId"] == delayed["messageId"]
+        assert later["redeliveryCount"] == 0
+        ack(c, later)
+        no_frame(c)
+
+
+def test_deliver_at_holds_the_message_back_for_every_subscription_type(server, alice):
+    t = name()
+    subs = {"Exclusive": "ex", "Failover": "fo", "Key_Shared": "ks"}
+    consumers = [connect(server, ws_path("consumer", alice, t, sub), alice.token,
+                         {"subscriptionType": kind}) for kind, sub in subs.items()]
+    try:
+        with opened(server, ws_path("producer", alice, t), alice.token) as p:
+            at_ms = int(time.time() * 1000) + 2500
+            produce(p, "at", deliverAt=at_ms, key="k")
+            for c in consumers:
+                assert no_frame(c, 0.4)
+            for c in consumers:
+                m = recv_json(c, 5)
+                assert unb64(m["payload"]) == b"at"
+                assert time.time() * 1000 >= at_ms - 50
+    finally:
+        for c in consumers:
+            with contextlib.suppress(Exception):
+                c.close(timeout=1)
+
+
+def test_binary_protocol_shares_delay_and_dedupe(server, alice):
+    """Both live in the core: a binary consumer holds a WS producer's delayed message back, and a
+    binary producer's re-sent sequence id is answered with the original id and stored once."""
+    import pulsar_wire as pw
+    t = name()
+    topic = f"persistent://{alice.username}/default/{t}"
+    c = pw.Conn(server.pulsar_port)
+    try:
+        assert c.connect(alice.token).type == pw.CONNECTED
+        assert c.subscribe(topic, "bin", sub_type=1).type == pw.SUCCESS  # Shared
+        c.flow(0, 100)
+        with opened(server, ws_path("producer", alice, t), alice.token) as p:
+            produce(p, "later", deliverAfterMs=1200)
+            sent = time.monotonic()
+            produce(p, "now")
+        assert c.recv_type(pw.MESSAGE).payload == b"now"
+        assert c.recv_type(pw.MESSAGE, timeout=5).payload == b"later"
+        assert time.monotonic() - sent >= 1.0
+
+        pname = name("binprod")
+        prod = pw.Conn(server.pulsar_port)  # its own connection: receipts and messages apart
+        try:
+            assert prod.connect(alice.token).type == pw.CONNECTED
+            ok = prod.producer(topic, producer_id=7, name=pname)
+            assert ok.type == pw.PRODUCER_SUCCESS and ok.body.get(3, -1) in (-1, (1 << 64) - 1)
+            first = prod.publish(7, 0, b"d0", producer=pname)
+            prod.publish(7, 1, b"d1", producer=pname)
+            again = prod.publish(7, 0, b"d0", producer=pname)
+            receipt_id = lambda f: (f.body.sub(3)[1], f.body.sub(3)[2])  # noqa: E731
+            assert receipt_id(again) == receipt_id(first)
+        finally:
+            prod.close()
+        got = [c.recv_type(pw.MESSAGE).payload for _ in range(2)]
+        assert got == [b"d0", b"d1"]
+        with pytest.raises(Exception):
+            c.recv_type(pw.MESSAGE, timeout=0.5)  # d0 was not stored twice
+    finally:
+        c.close()
+    # A new producer with that name learns where the broker stands (last_sequence_id).
+    c = pw.Conn(server.pulsar_port)
+    try:
+        assert c.connect(alice.token).type == pw.CONNECTED
+        ok = c.producer(topic, producer_id=1, name=pname)
+        assert ok.type == pw.PRODUCER_SUCCESS and ok.body[3] == 1
+    finally:
+        c.close()
+
+
+# ---- /ws/v2/pingpong ------------------------------------------------------------------------------
+
+def test_pingpong_answers_pings_and_ignores_data(server, alice):
+    with opened(server, "/ws/v2/pingpong", alice.token) as ws:
+        ws.ping("hello")
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_PONG and data == b"hello"
+        ws.send("anything")  # no answer, no close
+        ws.ping("again")
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_PONG and data == b"again"
+    assert status_of(server, "/ws/v2/pingpong") == 401
+    assert status_of(server, "/ws/v2/pingpong", "garbage") == 401
 
 
 # ---- consumer -------------------------------------------------------------------------------
@@ -617,6 +851,42 @@ def test_restart_resume_on_rocksdb():
             ack(c, again[0])
             ack(c, again[1])
             no_frame(c)
+    finally:
+        srv.terminate()
+        srv.kill()
+
+
+def test_delay_and_dedupe_survive_a_restart_on_rocksdb():
+    from conftest import require_binary
+    require_binary()
+    srv = MagnetarServer(label="pulsar-ws-delay-rocksdb", storage="rocksdb")
+    try:
+        srv.start()
+        adm = start_admin(srv)
+        username, password, body = register_user(adm, ["read", "write"], prefix="dl")
+        u = login_user(srv, username, password, body["user_id"], body["permissions"])
+        t, pname = name(), name("rp")
+        with opened(srv, ws_path("consumer", u, t, "d"), u.token, {"subscriptionType": "Shared"}):
+            pass  # the durable subscription exists from here on
+        with opened(srv, ws_path("producer", u, t), u.token, {"producerName": pname}) as p:
+            original = produce(p, "kept", sequenceId=5)
+            at_ms = int(time.time() * 1000) + 6000
+            assert produce(p, "delayed", deliverAt=at_ms, sequenceId=6)["result"] == "ok"
+        srv.terminate()
+        srv.start()
+        u = login_user(srv, username, password, body["user_id"], body["permissions"])
+        with opened(srv, ws_path("consumer", u, t, "d"), u.token, {"subscriptionType": "Shared"}) as c, \
+                named_producer(srv, u, t, {"producerName": pname}) as p:
+            # The re-send after the restart is still a duplicate of the stored message.
+            assert produce(p, "kept", sequenceId=5)["messageId"] == original["messageId"]
+            first = recv_json(c)
+            assert unb64(first["payload"]) == b"kept"
+            ack(c, first)
+            assert time.time() * 1000 < at_ms - 500, "restart took too long to check the delay"
+            assert no_frame(c, 0.3)
+            later = recv_json(c, 10)
+            assert unb64(later["payload"]) == b"delayed" and time.time() * 1000 >= at_ms - 50
+            ack(c, later)
     finally:
         srv.terminate()
         srv.kill()

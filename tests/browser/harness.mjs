@@ -57,7 +57,7 @@ export class MagnetarServer {
       PULSAR_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
     });
     this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port),
-      '--storage', 'memory', '--pulsar-port', '0', '--eftl-port', '0', ...this.extraArgs],
+      '--storage', 'memory', '--pulsar-port', '0', '--eftl-port', '0', '--pulsar-ws-port', '0', ...this.extraArgs],
       { env, stdio: ['ignore', log, log], cwd: ARTIFACTS });
     this.exited = new Promise((ok) => this.proc.on('exit', (code, signal) => ok({ code, signal })));
     const deadline = Date.now() + readyTimeoutMs;

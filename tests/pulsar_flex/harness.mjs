@@ -70,7 +70,7 @@ export class MagnetarServer {
       PULSAR_BOOTSTRAP_ADMIN_PASSWORD: this.adminPassword,
     });
     this.proc = spawn(MAGNETAR_BIN, ['serve', '--host', '127.0.0.1', '--port', String(this.port),
-      '--pulsar-port', String(this.pulsarPort), '--eftl-port', '0', '--rate-limits', 'off', ...this.extraArgs],
+      '--pulsar-port', String(this.pulsarPort), '--eftl-port', '0', '--pulsar-ws-port', '0', '--rate-limits', 'off', ...this.extraArgs],
     { env, stdio: ['ignore', log, log], cwd: this.workdir });
     this.exited = new Promise((ok) => this.proc.on('exit', (code, signal) => ok({ code, signal })));
     const deadline = Date.now() + readyTimeoutMs;

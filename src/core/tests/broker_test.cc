@@ -329,5 +329,119 @@ TEST(BrokerWithBusTest, FanOutComesOnlyFromTheBusInItsOrderWithoutRepeats) {
   EXPECT_EQ(bus.unwatches, 1);  // the last live subscriber left
 }
 
+// ---- de-duplication by producer name and sequence id -------------------------------------------
+
+DraftPtr Sequenced(std::string payload, std::string producer, uint64_t sequence_id) {
+  DraftPtr d = Draft(std::move(payload));
+  d->producer_name = std::move(producer);
+  d->sequence_id = sequence_id;
+  return d;
+}
+
+class BrokerDedupeTest : public BrokerTest {
+ protected:
+  std::vector<MessagePtr> Send(std::vector<DraftPtr> drafts) {
+    std::vector<MessagePtr> out;
+    broker_.Publish(topic_, std::move(drafts), [&](Result<std::vector<MessagePtr>> result) {
+      ASSERT_TRUE(result.ok()) << result.status().ToString();
+      out = *result;
+    });
+    return out;
+  }
+};
+
+TEST_F(BrokerDedupeTest, ResentSequenceIsAnsweredWithTheOriginalIdAndNotStored) {
+  auto sink = std::make_shared<RecordingSink>();
+  broker_.Subscribe(topic_, sink);
+  auto first = Send({Sequenced("a", "p1", 1), Sequenced("b", "p1", 2)});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_FALSE(first[0]->duplicate);
+  EXPECT_EQ(broker_.LastSequence(topic_, "p1"), std::optional<uint64_t>(2));
+
+  // A batch re-sent in part: the duplicate keeps its place, the new message is stored.
+  auto again = Send({Sequenced("b", "p1", 2), Sequenced("c", "p1", 3)});
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_TRUE(again[0]->duplicate);
+  EXPECT_EQ(again[0]->id, first[1]->id);
+  EXPECT_FALSE(again[1]->duplicate);
+  // Lower than the mark is a duplicate too; all duplicates: nothing stored, done still called.
+  auto old = Send({Sequenced("a", "p1", 1)});
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_TRUE(old[0]->duplicate);
+  EXPECT_EQ(old[0]->id, first[0]->id);
+
+  EXPECT_EQ(sink->payloads(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(StoredIds(MessageId::Min(), MessageId::Max()).size(), 3u);
+  // Producers are independent; messages without a producer name are never de-duplicated.
+  EXPECT_FALSE(Send({Sequenced("x", "p2", 1)})[0]->duplicate);
+  EXPECT_FALSE(Send({Sequenced("y", "", 0)})[0]->duplicate);
+  EXPECT_FALSE(Send({Sequenced("z", "", 0)})[0]->duplicate);
+}
+
+TEST_F(BrokerDedupeTest, ForgottenProducerStartsOver) {
+  Send({Sequenced("a", "gen", 0)});
+  broker_.ForgetProducer(topic_, "gen");
+  EXPECT_EQ(broker_.LastSequence(topic_, "gen"), std::nullopt);
+  EXPECT_FALSE(Send({Sequenced("a2", "gen", 0)})[0]->duplicate);
+}
+
+TEST_F(BrokerDedupeTest, ANewBrokerLearnsTheMarksFromTheStore) {
+  auto first = Send({Sequenced("a", "p1", 7)});
+  Broker restarted(store_, clock_);  // same store, as after a restart
+  EXPECT_EQ(restarted.LastSequence(topic_, "p1"), std::optional<uint64_t>(7));
+  std::vector<MessagePtr> out;
+  restarted.Publish(topic_, {Sequenced("a", "p1", 7)},
+                    [&](Result<std::vector<MessagePtr>> r) { out = *r; });
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0]->duplicate);
+  EXPECT_EQ(out[0]->id, first[0]->id);
+}
+
+// ---- delayed delivery ----------------------------------------------------------------------------
+
+// Runs tasks when told to, recording when they asked to run.
+class ManualScheduler final : public Scheduler {
+ public:
+  void RunAt(UnixMicros when, const TopicKey&, std::function<void()> task) override {
+    tasks.emplace_back(when, std::move(task));
+  }
+  void RunAll() {
+    auto run = std::move(tasks);
+    tasks.clear();
+    for (auto& entry : run) entry.second();
+  }
+  std::vector<std::pair<UnixMicros, std::function<void()>>> tasks;
+};
+
+TEST_F(BrokerTest, DelayedMessageIsStoredAtOnceAndFannedOutAtItsTime) {
+  ManualScheduler scheduler;
+  Broker broker(store_, clock_, &scheduler);
+  auto sink = std::make_shared<RecordingSink>();
+  broker.Subscribe(topic_, sink);
+  DraftPtr later = Draft("later");
+  later->deliver_at = clock_.Now() + 5'000'000;
+  MessageId later_id;
+  broker.Publish(topic_, {later, Draft("now")}, [&](Result<std::vector<MessagePtr>> r) {
+    ASSERT_TRUE(r.ok());
+    later_id = r->front()->id;
+  });
+  EXPECT_EQ(StoredIds(MessageId::Min(), MessageId::Max()).size(), 2u);
+  EXPECT_EQ(sink->payloads(), std::vector<std::string>{"now"});
+  ASSERT_EQ(scheduler.tasks.size(), 1u);
+  EXPECT_EQ(scheduler.tasks[0].first, later->deliver_at);
+  scheduler.RunAll();
+  EXPECT_EQ(sink->payloads(), (std::vector<std::string>{"now", "later"}));
+  EXPECT_EQ(sink->ids().back(), later_id);
+
+  // After a restart (a new broker on the same store), the late fan-out is scheduled again.
+  ManualScheduler after_restart;
+  Broker restarted(store_, clock_, &after_restart);
+  auto sink2 = std::make_shared<RecordingSink>();
+  restarted.Subscribe(topic_, sink2);
+  ASSERT_EQ(after_restart.tasks.size(), 1u);
+  after_restart.RunAll();
+  EXPECT_EQ(sink2->payloads(), std::vector<std::string>{"later"});
+}
+
 }  // namespace
 }  // namespace magnetar::core

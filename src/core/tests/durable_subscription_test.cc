@@ -453,5 +453,68 @@ TEST_F(DurableSubscriptionTest, StoreErrorsChangeNothing) {
   EXPECT_EQ(Counts(batch), (std::vector<uint32_t>{1, 0}));
 }
 
+// ---- delayed delivery -------------------------------------------------------------------------
+
+TEST_F(DurableSubscriptionTest, DelayedMessageWaitsForItsTimeThenComesFirstTime) {
+  auto before = Publish(1);
+  auto draft = std::make_shared<Message>();
+  draft->topic = topic_.name;
+  draft->payload = "later";
+  draft->deliver_at = kT0 + 60'000'000;  // in a minute
+  MessageId delayed_id;
+  store_.Append(topic_, {draft}, [&](Result<std::vector<MessagePtr>> r) {
+    ASSERT_TRUE(r.ok());
+    delayed_id = r->front()->id;
+  });
+  clock_.Advance(milliseconds(1));
+  auto after = Publish(1);
+
+  DurableSubscription sub = Make();
+  // The delayed one is skipped; what follows it is not held back.
+  EXPECT_EQ(Ids(Next(sub, 10)), (std::vector<MessageId>{before[0], after[0]}));
+  EXPECT_EQ(sub.pending_count(), 3u);  // the delayed one waits as pending
+  ASSERT_TRUE(sub.NextRedeliveryTime().has_value());
+  EXPECT_EQ(*sub.NextRedeliveryTime(), kT0 + 60'000'000);
+  // Neither a redeliver-all nor a nack brings it early.
+  sub.RedeliverUnacked();
+  sub.NegativeAck(delayed_id, kT0);
+  auto redelivered = Next(sub, 10, kT0 + 1);
+  EXPECT_EQ(Ids(redelivered), (std::vector<MessageId>{before[0], after[0]}));
+  ASSERT_TRUE(sub.Ack(before[0]).ok());
+  ASSERT_TRUE(sub.Ack(after[0]).ok());
+  EXPECT_TRUE(Next(sub, 10, kT0 + 59'000'000).empty());
+  // The mark-delete cannot pass an undelivered delayed message.
+  EXPECT_EQ(sub.mark_delete(), before[0]);
+
+  auto due = Next(sub, 10, kT0 + 60'000'000);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].message->id, delayed_id);
+  EXPECT_EQ(due[0].redelivery_count, 0u);  // its first delivery
+  EXPECT_FALSE(sub.NextRedeliveryTime().has_value());
+  ASSERT_TRUE(sub.Ack(delayed_id).ok());
+  EXPECT_EQ(sub.mark_delete(), after[0]);
+}
+
+TEST_F(DurableSubscriptionTest, DelayedMessageSurvivesARestartFromTheSnapshot) {
+  auto draft = std::make_shared<Message>();
+  draft->topic = topic_.name;
+  draft->payload = "later";
+  draft->deliver_at = kT0 + 5'000'000;
+  store_.Append(topic_, {draft}, [](Result<std::vector<MessagePtr>> r) { ASSERT_TRUE(r.ok()); });
+  CursorState snapshot;
+  {
+    DurableSubscription sub = Make();
+    EXPECT_TRUE(Next(sub, 10).empty());
+    EXPECT_NE(sub.read_position(), MessageId::Min());  // read past it: call again
+    snapshot = sub.Snapshot();
+  }
+  DurableSubscription again = Make(snapshot);
+  EXPECT_TRUE(Next(again, 10, kT0 + 1'000'000).empty());
+  auto due = Next(again, 10, kT0 + 5'000'000);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].message->payload, "later");
+  EXPECT_EQ(due[0].redelivery_count, 0u);
+}
+
 }  // namespace
 }  // namespace magnetar::core

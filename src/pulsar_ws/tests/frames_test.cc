@@ -39,6 +39,25 @@ TEST(PublishFrame, Errors) {
   EXPECT_EQ(ParsePublishFrame(R"({"payload":"","eventTime":"yesterday"})", 0).error_code, 7);
 }
 
+TEST(PublishFrame, SequenceId) {
+  EXPECT_FALSE(ParsePublishFrame(R"({"payload":""})", 0).sequence_id);
+  EXPECT_EQ(ParsePublishFrame(R"({"payload":"","sequenceId":7})", 0).sequence_id, 7u);
+  EXPECT_EQ(ParsePublishFrame(R"({"payload":"","sequenceId":"8"})", 0).sequence_id, 8u);
+  EXPECT_FALSE(ParsePublishFrame(R"({"payload":"","sequenceId":null})", 0).sequence_id);
+  for (const char* bad : {R"({"payload":"","sequenceId":-1})", R"({"payload":"","sequenceId":1.5})",
+                          R"({"payload":"","sequenceId":"x"})", R"({"payload":"","sequenceId":[]})"}) {
+    auto p = ParsePublishFrame(bad, 0);
+    EXPECT_FALSE(p.draft) << bad;
+    EXPECT_EQ(p.error_code, 3) << bad;
+  }
+}
+
+TEST(PublishFrame, DeliverAtAndDeliverAfter) {
+  EXPECT_EQ(ParsePublishFrame(R"({"payload":"","deliverAt":5000})", 1000).deliver_at_millis, 5000);
+  EXPECT_EQ(ParsePublishFrame(R"({"payload":"","deliverAt":0})", 1000).deliver_at_millis, 0);
+  EXPECT_EQ(ParsePublishFrame(R"({"payload":"","deliverAfterMs":-5})", 1000).deliver_at_millis, 0);
+}
+
 TEST(Receipts, Exact) {
   EXPECT_EQ(ReceiptOk({0, 3}, std::string("c1")), R"({"result":"ok","messageId":"CAAQAw==","context":"c1"})");
   EXPECT_EQ(ReceiptOk({0, 3}, std::nullopt), R"({"result":"ok","messageId":"CAAQAw=="})");

@@ -23,7 +23,7 @@ class ConfigTest : public ::testing::Test {
          {"MAGNETAR_TRUSTED_HOSTS", "PULSAR_TRUSTED_HOSTS", "MAGNETAR_RATE_LIMITS",
           "PULSAR_RATELIMIT_ENABLED", "RATELIMIT_ENABLED", "MAGNETAR_TLS_CERT", "MAGNETAR_TLS_KEY",
           "MAGNETAR_ALLOW_INSECURE_DEFAULTS", "PULSAR_ALLOW_INSECURE_DEFAULTS",
-          "MAGNETAR_QUOTA_PUBLISH_PER_MINUTE", "MAGNETAR_PULSAR_PORT",
+          "MAGNETAR_QUOTA_PUBLISH_PER_MINUTE", "MAGNETAR_PULSAR_PORT", "MAGNETAR_PULSAR_WS_PORT",
           "MAGNETAR_ADVERTISED_ADDRESS"}) {
       unsetenv(name);
     }
@@ -128,6 +128,21 @@ TEST_F(ConfigTest, PulsarPortAndAdvertisedAddress) {
   EXPECT_EQ(Parse({}).pulsar_port, 6651);
 
   std::vector<std::string> args = {"magnetar", "serve", "--pulsar-port", "70000"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int exit_code = 0;
+  EXPECT_FALSE(ParseCommandLine(static_cast<int>(argv.size()), argv.data(), &exit_code));
+  EXPECT_NE(exit_code, 0);
+}
+
+TEST_F(ConfigTest, PulsarWsPort) {
+  EXPECT_EQ(Parse({}).pulsar_ws_port, 8080);
+  EXPECT_EQ(Parse({"--pulsar-ws-port", "0"}).pulsar_ws_port, 0);
+  EXPECT_EQ(Parse({"--pulsar-ws-port", "-1"}).pulsar_ws_port, -1);
+  setenv("MAGNETAR_PULSAR_WS_PORT", "8081", 1);
+  EXPECT_EQ(Parse({}).pulsar_ws_port, 8081);
+
+  std::vector<std::string> args = {"magnetar", "serve", "--pulsar-ws-port", "-2"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int exit_code = 0;

@@ -6,7 +6,10 @@ namespace magnetar::storage::rocks {
 
 namespace {
 
+// Version 2 = version 1 + a trailing deliver_at (I64). Messages without a delay are still written
+// as version 1, so data without delayed messages stays readable by older binaries.
 constexpr uint8_t kMessageVersion = 1;
+constexpr uint8_t kMessageVersionDelayed = 2;
 constexpr uint8_t kTopicMetaVersion = 1;
 constexpr uint8_t kTopicRecordVersion = 1;
 constexpr uint8_t kUserVersion = 1;
@@ -43,12 +46,16 @@ class ValueWriter {
 // The reading side of ValueWriter. Any short read sets !ok() and returns zero values.
 class ValueReader {
  public:
-  ValueReader(std::string_view in, uint8_t version) : in_(in) {
-    ok_ = !in_.empty() && static_cast<uint8_t>(in_.front()) == version;
+  ValueReader(std::string_view in, uint8_t version) : ValueReader(in, version, version) {}
+  // Accepts any version in [min_version, max_version]; version() tells which.
+  ValueReader(std::string_view in, uint8_t min_version, uint8_t max_version) : in_(in) {
+    if (!in_.empty()) version_ = static_cast<uint8_t>(in_.front());
+    ok_ = !in_.empty() && version_ >= min_version && version_ <= max_version;
     if (ok_) in_.remove_prefix(1);
   }
 
   bool ok() const { return ok_; }
+  uint8_t version() const { return version_; }
   bool done() const { return ok_ && in_.empty(); }
 
   uint8_t U8() {
@@ -94,6 +101,7 @@ class ValueReader {
 
   std::string_view in_;
   bool ok_ = false;
+  uint8_t version_ = 0;
 };
 
 }  // namespace
@@ -195,7 +203,7 @@ bool ParseExpiryKey(std::string_view key, UnixMicros* expires_at, std::string_vi
 }
 
 std::string EncodeMessage(const core::Message& m) {
-  ValueWriter w(kMessageVersion);
+  ValueWriter w(m.deliver_at != 0 ? kMessageVersionDelayed : kMessageVersion);
   w.U64(m.ByteSize());
   w.I64(m.publish_time);
   w.I64(m.expires_at);
@@ -209,11 +217,12 @@ std::string EncodeMessage(const core::Message& m) {
     w.Str(k);
     w.Str(v);
   }
+  if (m.deliver_at != 0) w.I64(m.deliver_at);
   return w.Take();
 }
 
 bool DecodeMessageHeader(std::string_view value, MessageHeader* out) {
-  ValueReader r(value, kMessageVersion);
+  ValueReader r(value, kMessageVersion, kMessageVersionDelayed);
   out->byte_size = r.U64();
   out->publish_time = r.I64();
   out->expires_at = r.I64();
@@ -221,7 +230,7 @@ bool DecodeMessageHeader(std::string_view value, MessageHeader* out) {
 }
 
 bool DecodeMessage(std::string_view value, core::Message* out) {
-  ValueReader r(value, kMessageVersion);
+  ValueReader r(value, kMessageVersion, kMessageVersionDelayed);
   r.U64();  // byte size: recomputed from the fields
   out->publish_time = r.I64();
   out->expires_at = r.I64();
@@ -241,6 +250,7 @@ bool DecodeMessage(std::string_view value, core::Message* out) {
     std::string v = r.Str();
     out->properties.emplace_back(std::move(k), std::move(v));
   }
+  out->deliver_at = r.version() == kMessageVersionDelayed ? r.I64() : 0;
   return r.done();
 }
 

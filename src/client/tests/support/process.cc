@@ -230,9 +230,10 @@ void MagnetarServer::start(uint16_t port) {
   std::vector<std::string> argv{
       magnetar_binary(), "serve", "--host", "127.0.0.1", "--port", std::to_string(port),
       "--storage", storage_, "--data-dir", (dir_.path() / "data").string(),
-      // Tests run servers side by side: the Pulsar port must not be the fixed default.
+      // Tests run servers side by side: no extra listener may take its fixed default port (the
+      // Pulsar and eFTL ports are kept across restarts, so clients reconnect).
       "--pulsar-port", std::to_string(pulsar_port_), "--eftl-port",
-      std::to_string(port == 0 ? 0 : eftl_port_),
+      std::to_string(port == 0 ? 0 : eftl_port_), "--pulsar-ws-port", "0",
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};

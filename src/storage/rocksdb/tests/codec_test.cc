@@ -81,6 +81,30 @@ TEST(CodecTest, MessageRoundTrip) {
   EXPECT_FALSE(DecodeMessage("\x09" + value.substr(1), &back));
 }
 
+TEST(CodecTest, DelayedMessageIsVersion2AndUndelayedStaysVersion1) {
+  core::Message m;
+  m.publish_time = 1'700'000'000'000'123;
+  m.payload = "p";
+  m.properties = {{"k", "v"}};
+  const std::string plain = EncodeMessage(m);
+  EXPECT_EQ(plain[0], '\x01');
+  m.deliver_at = 1'700'000'005'000'000;
+  const std::string delayed = EncodeMessage(m);
+  EXPECT_EQ(delayed[0], '\x02');
+  EXPECT_EQ(delayed.size(), plain.size() + 8);
+  MessageHeader h;
+  ASSERT_TRUE(DecodeMessageHeader(delayed, &h));
+  EXPECT_EQ(h.publish_time, m.publish_time);
+  core::Message back;
+  ASSERT_TRUE(DecodeMessage(delayed, &back));
+  EXPECT_EQ(back.deliver_at, m.deliver_at);
+  EXPECT_EQ(back.properties, m.properties);
+  ASSERT_TRUE(DecodeMessage(plain, &back));
+  EXPECT_EQ(back.deliver_at, 0);
+  EXPECT_FALSE(DecodeMessage(delayed.substr(0, delayed.size() - 1), &back));
+  EXPECT_FALSE(DecodeMessage("\x03" + delayed.substr(1), &back));
+}
+
 TEST(CodecTest, RecordsRoundTrip) {
   TopicMeta meta{{5, 6}, {1, 2}, 3, 4, core::RetentionPolicy{10, 20, 30}};
   TopicMeta meta_back;
