@@ -29,6 +29,7 @@
 #include "common/json_string.h"
 #include "common/log.h"
 #include "eftl/codec.h"
+#include "eftl/protocol.h"
 
 namespace magnetar::client {
 
@@ -59,38 +60,14 @@ struct EftlAccess {
 
 namespace {
 
+// The wire's op numbers and subprotocol, shared with the server (eftl/protocol.h).
+using eftl::kSubprotocol;
+
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr char kSubprotocol[] = "v1.eftl.tibco.com";
 constexpr char kClientVersion[] = "magnetar-cpp 0.1";
 // What a publish/request/reply/map-set envelope adds to the body, for the max_size check.
 constexpr std::size_t kEnvelopeOverhead = 64;
 
-enum Op : int {
-  kOpHeartbeat = 0,
-  kOpLogin = 1,
-  kOpWelcome = 2,
-  kOpSubscribe = 3,
-  kOpSubscribed = 4,
-  kOpUnsubscribe = 5,
-  kOpUnsubscribed = 6,
-  kOpEvent = 7,
-  kOpMessage = 8,
-  kOpAck = 9,
-  kOpError = 10,
-  kOpDisconnect = 11,
-  kOpGoodbye = 12,
-  kOpRequest = 13,
-  kOpRequestReply = 14,
-  kOpReply = 15,
-  kOpMapDestroy = 18,
-  kOpMapSet = 20,
-  kOpMapGet = 22,
-  kOpMapRemove = 24,
-  kOpMapResponse = 26,
-  kOpStop = 28,
-  kOpStart = 30,
-  kOpStarted = 31,
-};
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("client"); }
 
@@ -543,7 +520,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     const std::string& password = url.username.empty() && url.password.empty() ? options.password : url.password;
     std::string cid = client_id;
     if (cid.empty()) cid = url.client_id.empty() ? options.client_id : url.client_id;
-    Frame f(kOpLogin);
+    Frame f(eftl::kOpLogin);
     f.num("protocol", 1).str("client_type", "cpp").str("client_version", kClientVersion);
     if (!user.empty()) f.str("user", user);
     if (!password.empty()) f.str("password", password);
@@ -555,7 +532,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::string subscribe_frame(const Sub& s) {
-    Frame f(kOpSubscribe);
+    Frame f(eftl::kOpSubscribe);
     f.str("id", s.id);
     if (!s.options.matcher.empty()) f.str("matcher", s.options.matcher);
     if (!s.options.durable.empty()) f.str("durable", s.options.durable);
@@ -670,12 +647,12 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
       if (!parsed.ok() || !parsed->is_object()) continue;
       const json::object& o = parsed->get_object();
       const auto op = GetInt(o, "op");
-      if (op == kOpHeartbeat) {
+      if (op == eftl::kOpHeartbeat) {
         (void)co_await c->write(text);
-      } else if (op == kOpError) {
+      } else if (op == eftl::kOpError) {
         refused = std::make_pair(static_cast<int>(GetInt(o, "err").value_or(4002)),
                                  GetString(o, "reason").value_or("login refused"));
-      } else if (op == kOpWelcome) {
+      } else if (op == eftl::kOpWelcome) {
         timer->cancel();
         c->welcome = o;
         co_return c;
@@ -788,12 +765,12 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     const auto op = GetInt(o, "op");
     if (!op) return;
     switch (*op) {
-      case kOpHeartbeat: return send(text);  // echo the exact text
-      case kOpEvent: return on_event(o);
-      case kOpAck:
-      case kOpRequestReply:
-      case kOpMapResponse: return on_response(o);
-      case kOpSubscribed: {
+      case eftl::kOpHeartbeat: return send(text);  // echo the exact text
+      case eftl::kOpEvent: return on_event(o);
+      case eftl::kOpAck:
+      case eftl::kOpRequestReply:
+      case eftl::kOpMapResponse: return on_response(o);
+      case eftl::kOpSubscribed: {
         auto id = GetId(o, "id");
         auto it = id ? subs.find(*id) : subs.end();
         if (it == subs.end()) return;
@@ -802,7 +779,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
         it->second.on_subscribed = nullptr;
         return Call(cb, {});
       }
-      case kOpUnsubscribed: {
+      case eftl::kOpUnsubscribed: {
         auto id = GetId(o, "id");
         const int err = static_cast<int>(GetInt(o, "err").value_or(EftlError::kSubscriptionFailed));
         const std::string reason = GetString(o, "reason").value_or("subscription failed");
@@ -817,15 +794,15 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
         if (options.on_error) options.on_error(err, "subscription " + *id + ": " + reason);
         return;
       }
-      case kOpError: {
+      case eftl::kOpError: {
         const int err = static_cast<int>(GetInt(o, "err").value_or(0));
         const std::string reason = GetString(o, "reason").value_or("");
         Log()->warn("eFTL server error {}: {}", err, reason);
         if (options.on_error) options.on_error(err, reason);
         return;
       }
-      case kOpGoodbye: c.goodbye = GetString(o, "reason").value_or("goodbye"); return;
-      case kOpStarted: return;
+      case eftl::kOpGoodbye: c.goodbye = GetString(o, "reason").value_or("goodbye"); return;
+      case eftl::kOpStarted: return;
       default: return;
     }
   }
@@ -839,7 +816,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     const bool auto_ack = qos && seq && s.options.ack == EftlAckMode::kAuto;
     const std::string id = s.id;
     if (seq && *seq <= s.last_seq) {  // seen already (redelivered after a resume)
-      if (auto_ack) send(Frame(kOpAck).num("seq", *seq).str("id", id).done());
+      if (auto_ack) send(Frame(eftl::kOpAck).num("seq", *seq).str("id", id).done());
       return;
     }
     if (s.stopped) return;  // the server redelivers it after start
@@ -860,7 +837,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     } catch (const std::exception& e) {
       Log()->warn("eFTL message handler of subscription {} threw: {}", id, e.what());
     }
-    if (auto_ack) send(Frame(kOpAck).num("seq", *seq).str("id", id).done());
+    if (auto_ack) send(Frame(eftl::kOpAck).num("seq", *seq).str("id", id).done());
   }
 
   void on_response(const json::object& o) {
@@ -910,7 +887,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     if (conn && !conn->close_after_writes) {
       send(p.frame);
       p.sent = true;
-      if (!qos && (op == kOpMessage || op == kOpReply)) {  // no acks without QoS
+      if (!qos && (op == eftl::kOpMessage || op == eftl::kOpReply)) {  // no acks without QoS
         EftlCallback cb = std::move(p.done);
         return Call(cb, {});
       }
@@ -1067,7 +1044,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     user_disconnect = true;
     set_state(EftlState::kDisconnecting);
     if (conn) {
-      send(Frame(kOpDisconnect).str("reason", "disconnect").done());
+      send(Frame(eftl::kOpDisconnect).str("reason", "disconnect").done());
       conn->close_after_writes = true;
       kick(conn);
     } else {
@@ -1196,8 +1173,8 @@ void EftlConnection::publish_async(const EftlMessage& message, EftlCallback done
   impl_->check_size(body.size());
   impl_->post_or_throw([impl = impl_, body = std::move(body), done = std::move(done)]() mutable {
     impl->start_op(
-        kOpMessage,
-        [&body](std::int64_t seq) { return Frame(kOpMessage).num("seq", seq).raw("body", body).done(); },
+        eftl::kOpMessage,
+        [&body](std::int64_t seq) { return Frame(eftl::kOpMessage).num("seq", seq).raw("body", body).done(); },
         std::move(done));
   });
 }
@@ -1254,7 +1231,7 @@ void EftlConnection::acknowledge(const EftlMessage& message) {
     throw std::invalid_argument("acknowledge: the message is not from a client-ack subscription");
   }
   impl_->post_or_throw([impl = impl_, seq = message.seq()] {
-    if (impl->qos) impl->send(Frame(kOpAck).num("seq", seq).done());
+    if (impl->qos) impl->send(Frame(eftl::kOpAck).num("seq", seq).done());
   });
 }
 
@@ -1263,21 +1240,21 @@ void EftlConnection::acknowledge_all(const EftlMessage& message) {
     throw std::invalid_argument("acknowledge_all: the message is not from a client-ack subscription");
   }
   impl_->post_or_throw([impl = impl_, seq = message.seq(), id = message.subscription_id()] {
-    if (impl->qos) impl->send(Frame(kOpAck).num("seq", seq).str("id", id).done());
+    if (impl->qos) impl->send(Frame(eftl::kOpAck).num("seq", seq).str("id", id).done());
   });
 }
 
 void EftlConnection::close_subscription(const std::string& id) {
   impl_->post_or_throw([impl = impl_, id] {
     if (impl->subs.erase(id) == 0) return;
-    impl->send(Frame(kOpUnsubscribe).str("id", id).raw("del", "false").done());
+    impl->send(Frame(eftl::kOpUnsubscribe).str("id", id).raw("del", "false").done());
   });
 }
 
 void EftlConnection::close_all_subscriptions() {
   impl_->post_or_throw([impl = impl_] {
     for (const auto& [id, s] : impl->subs) {
-      impl->send(Frame(kOpUnsubscribe).str("id", id).raw("del", "false").done());
+      impl->send(Frame(eftl::kOpUnsubscribe).str("id", id).raw("del", "false").done());
     }
     impl->subs.clear();
   });
@@ -1286,13 +1263,13 @@ void EftlConnection::close_all_subscriptions() {
 void EftlConnection::unsubscribe(const std::string& id) {
   impl_->post_or_throw([impl = impl_, id] {
     if (impl->subs.erase(id) == 0) return;
-    impl->send(Frame(kOpUnsubscribe).str("id", id).done());
+    impl->send(Frame(eftl::kOpUnsubscribe).str("id", id).done());
   });
 }
 
 void EftlConnection::unsubscribe_all() {
   impl_->post_or_throw([impl = impl_] {
-    for (const auto& [id, s] : impl->subs) impl->send(Frame(kOpUnsubscribe).str("id", id).done());
+    for (const auto& [id, s] : impl->subs) impl->send(Frame(eftl::kOpUnsubscribe).str("id", id).done());
     impl->subs.clear();
   });
 }
@@ -1302,7 +1279,7 @@ void EftlConnection::stop_subscription(const std::string& id) {
     auto it = impl->subs.find(id);
     if (it == impl->subs.end() || it->second.stopped) return;
     it->second.stopped = true;
-    impl->send(Frame(kOpStop).str("id", id).num("seq", it->second.last_seq).done());
+    impl->send(Frame(eftl::kOpStop).str("id", id).num("seq", it->second.last_seq).done());
   });
 }
 
@@ -1311,7 +1288,7 @@ void EftlConnection::start_subscription(const std::string& id) {
     auto it = impl->subs.find(id);
     if (it == impl->subs.end() || !it->second.stopped) return;
     it->second.stopped = false;
-    impl->send(Frame(kOpStart).str("id", id).done());
+    impl->send(Frame(eftl::kOpStart).str("id", id).done());
   });
 }
 
@@ -1323,8 +1300,8 @@ void EftlConnection::send_request_async(const EftlMessage& request,
   impl_->post_or_throw([impl = impl_, body = std::move(body), timeout,
                         on_reply = std::move(on_reply)]() mutable {
     impl->start_op(
-        kOpRequest,
-        [&body](std::int64_t seq) { return Frame(kOpRequest).num("seq", seq).raw("body", body).done(); },
+        eftl::kOpRequest,
+        [&body](std::int64_t seq) { return Frame(eftl::kOpRequest).num("seq", seq).raw("body", body).done(); },
         std::move(on_reply), timeout);
   });
 }
@@ -1346,9 +1323,9 @@ void EftlConnection::send_reply_async(const EftlMessage& request, const EftlMess
                         to = detail::EftlAccess::reply_to(request),
                         req = detail::EftlAccess::req(request), done = std::move(done)]() mutable {
     impl->start_op(
-        kOpReply,
+        eftl::kOpReply,
         [&](std::int64_t seq) {
-          return Frame(kOpReply).num("seq", seq).str("to", to).num("req", req).raw("body", body).done();
+          return Frame(eftl::kOpReply).num("seq", seq).str("to", to).num("req", req).raw("body", body).done();
         },
         std::move(done));
   });
@@ -1368,7 +1345,7 @@ EftlKvMap EftlConnection::kv_map(std::string name) {
 void EftlConnection::remove_kv_map(const std::string& name) {
   if (name.empty()) throw std::invalid_argument("a key-value map needs a name");
   impl_->post_or_throw([impl = impl_, name] {
-    impl->send(Frame(kOpMapDestroy).str("map", name).done());
+    impl->send(Frame(eftl::kOpMapDestroy).str("map", name).done());
   });
 }
 
@@ -1381,9 +1358,9 @@ void EftlKvMap::set_async(const std::string& key, const EftlMessage& value, Eftl
   impl_->post_or_throw([impl = impl_, map = name_, key, body = std::move(body),
                         done = std::move(done)]() mutable {
     impl->start_op(
-        kOpMapSet,
+        eftl::kOpMapSet,
         [&](std::int64_t seq) {
-          return Frame(kOpMapSet).str("map", map).str("key", key).raw("value", body).num("seq", seq).done();
+          return Frame(eftl::kOpMapSet).str("map", map).str("key", key).raw("value", body).num("seq", seq).done();
         },
         std::move(done));
   });
@@ -1398,8 +1375,8 @@ void EftlKvMap::get_async(const std::string& key, EftlCallback done) {
   if (key.empty()) throw std::invalid_argument("a key-value map key must not be empty");
   impl_->post_or_throw([impl = impl_, map = name_, key, done = std::move(done)]() mutable {
     impl->start_op(
-        kOpMapGet,
-        [&](std::int64_t seq) { return Frame(kOpMapGet).str("map", map).str("key", key).num("seq", seq).done(); },
+        eftl::kOpMapGet,
+        [&](std::int64_t seq) { return Frame(eftl::kOpMapGet).str("map", map).str("key", key).num("seq", seq).done(); },
         std::move(done));
   });
 }
@@ -1414,9 +1391,9 @@ void EftlKvMap::remove_async(const std::string& key, EftlCallback done) {
   if (key.empty()) throw std::invalid_argument("a key-value map key must not be empty");
   impl_->post_or_throw([impl = impl_, map = name_, key, done = std::move(done)]() mutable {
     impl->start_op(
-        kOpMapRemove,
+        eftl::kOpMapRemove,
         [&](std::int64_t seq) {
-          return Frame(kOpMapRemove).str("map", map).str("key", key).num("seq", seq).done();
+          return Frame(eftl::kOpMapRemove).str("map", map).str("key", key).num("seq", seq).done();
         },
         std::move(done));
   });
