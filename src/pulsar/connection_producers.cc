@@ -2,7 +2,9 @@
 
 #include "pulsar/connection.h"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
+#include <string_view>
 
 #include "common/log.h"
 #include "common/random.h"
@@ -20,6 +22,22 @@ namespace {
 
 // SENDs waiting for the store, per producer; clients bound theirs (Java 1000, pulsar-flex 1000).
 constexpr size_t kMaxPendingSends = 10'000;
+
+constexpr std::string_view kGeneratedNamePrefix = "magnetar-";
+
+std::string GenerateProducerName() { return std::string(kGeneratedNamePrefix) + RandomHex(8); }
+
+// A name this broker generated: clients (pulsar-flex, Java) send it back when they re-register
+// after a reconnect or a broker restart. It names one producer session, not a producer that
+// carries its sequence ids on (pulsar-flex starts again at 0), so it never de-duplicates across
+// registrations; de-duplication across sessions needs a name the client chose, as in Pulsar.
+bool IsGeneratedProducerName(std::string_view name) {
+  if (!name.starts_with(kGeneratedNamePrefix)) return false;
+  const std::string_view hex = name.substr(kGeneratedNamePrefix.size());
+  return hex.size() == 16 && std::all_of(hex.begin(), hex.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
 
 }  // namespace
 
@@ -45,18 +63,29 @@ void Connection::HandleProducer(const proto::CommandProducer& c) {
   if (!name) return SendError(request_id, proto::InvalidTopicName, error);
   if (c.encrypted()) return SendError(request_id, proto::NotAllowedError, "Encryption is not supported");
   const bool exclusive = c.producer_access_mode() != proto::Shared;
-  const bool generated_name = !c.has_producer_name() || c.producer_name().empty();
-  const std::string producer_name = generated_name ? "magnetar-" + RandomHex(8) : c.producer_name();
+  const bool name_given = c.has_producer_name() && !c.producer_name().empty();
+  const std::string producer_name = name_given ? c.producer_name() : GenerateProducerName();
+  const bool generated_name = IsGeneratedProducerName(producer_name);
   std::optional<proto::Schema> schema;
   if (c.has_schema()) schema = c.schema();
   producers_[producer_id] = Producer{};  // reserved while the store answers
   paused_ = true;
   RunStoreWork(
       service_.deps(), socket_.get_executor(),
-      [self = shared_from_this(), name = *name, producer_name] {
+      [self = shared_from_this(), name = *name, producer_name, generated_name] {
         Resolved r = self->Resolve(name, auth::Permission::kWrite);
-        // De-duplication (core::ProducerSequences): the client continues after this.
-        if (!r.error) r.last_sequence = self->service_.deps().broker.LastSequence(r.topic, producer_name);
+        if (r.error) return r;
+        auto& broker = self->service_.deps().broker;
+        // De-duplication (core::ProducerSequences): a named client continues after this. (The
+        // first call on a topic also makes its hub, which relearns marks from the newest
+        // messages.)
+        r.last_sequence = broker.LastSequence(r.topic, producer_name);
+        // A generated name starts over (see IsGeneratedProducerName), even when the topic's
+        // newest messages taught a restarted broker its old marks.
+        if (generated_name) {
+          broker.ForgetProducer(r.topic, producer_name);
+          r.last_sequence.reset();
+        }
         return r;
       },
       [self = shared_from_this(), request_id, producer_id, producer_name, generated_name, exclusive,
