@@ -100,7 +100,16 @@ void Route(Request request) {
       break;
     case Router::Match::Kind::kRedirect: {
       FUZZ_CHECK(trailing_slash);
-      FUZZ_CHECK(match.redirect_to.size() + 1 == raw_path.size());
+      // The path without its trailing slash, with a run of leading slashes collapsed to one: a
+      // Location of "//host/..." would be protocol-relative, an open redirect.
+      const std::string_view without_slash =
+          std::string_view(raw_path).substr(0, raw_path.size() - 1);
+      FUZZ_CHECK(!match.redirect_to.empty() && match.redirect_to[0] == '/');
+      FUZZ_CHECK(match.redirect_to.size() < 2 || match.redirect_to[1] != '/');
+      FUZZ_CHECK(without_slash.ends_with(match.redirect_to));
+      const std::string_view removed =
+          without_slash.substr(0, without_slash.size() - match.redirect_to.size());
+      FUZZ_CHECK(removed.find_first_not_of('/') == std::string_view::npos);
       // The Location header the session would send keeps the query.
       std::string location = match.redirect_to;
       auto target = ctx.request.target();
