@@ -84,7 +84,7 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
       http::Verb::post, "/auth/register",
       RequireAuthJson(
           deps_.authenticator, auth::Permission::kAdmin,
-          [this](const http::RequestContextPtr& ctx, auth::AuthContext, json::value body_value,
+          [this](const http::RequestContextPtr& ctx, auth::AuthContext, const json::value& body_value,
                  http::Responder respond) {
             const json::value* body = &body_value;
             ValidationErrors errors;

@@ -18,14 +18,21 @@ void AppendDouble(std::string& out, double d) {
   if (text.find_first_of(".en") == std::string_view::npos) out += ".0";
 }
 
+template <typename Int>
+void AppendInteger(std::string& out, Int i) {
+  char buf[24];
+  const std::to_chars_result written = std::to_chars(buf, buf + sizeof buf, i);  // always fits
+  out.append(buf, written.ptr);
+}
+
 }  // namespace
 
 void AppendJson(std::string& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::null: out += "null"; return;
     case json::kind::bool_: out += v.get_bool() ? "true" : "false"; return;
-    case json::kind::int64: out += std::to_string(v.get_int64()); return;
-    case json::kind::uint64: out += std::to_string(v.get_uint64()); return;
+    case json::kind::int64: AppendInteger(out, v.get_int64()); return;
+    case json::kind::uint64: AppendInteger(out, v.get_uint64()); return;
     case json::kind::double_: AppendDouble(out, v.get_double()); return;
     case json::kind::string: AppendJsonString(out, v.get_string()); return;
     case json::kind::array: {
@@ -56,9 +63,12 @@ void AppendJson(std::string& out, const json::value& v) {
 }
 
 std::string SerializeJson(const json::value& v) {
-  std::string out;
-  AppendJson(out, v);
-  return out;
+  // Built in a per-thread scratch buffer (it keeps its capacity), then copied out at its exact
+  // size: one allocation per call instead of one per doubling as the text grows.
+  thread_local std::string scratch;
+  scratch.clear();
+  AppendJson(scratch, v);
+  return scratch;
 }
 
 namespace {
@@ -87,11 +97,12 @@ bool AllNumbersFinite(const json::value& v) {
 
 }  // namespace
 
-std::optional<json::value> ParseJson(std::string_view text, std::string* error) {
+std::optional<json::value> ParseJson(std::string_view text, std::string* error,
+                                     json::storage_ptr storage) {
   json::parse_options options;
   options.max_depth = kMaxJsonDepth;
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec, {}, options);
+  json::value v = json::parse(text, ec, std::move(storage), options);
   if (ec) {
     if (error) *error = ec.message();
     return std::nullopt;

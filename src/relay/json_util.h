@@ -21,8 +21,10 @@ namespace json = boost::json;
 // Nesting deeper than this is refused as malformed (bounded parser).
 inline constexpr size_t kMaxJsonDepth = 64;
 
-// Parses a request body; nullopt (and `error` set) when it is not JSON.
-std::optional<json::value> ParseJson(std::string_view text, std::string* error = nullptr);
+// Parses a request body; nullopt (and `error` set) when it is not JSON. The value's memory comes
+// from `storage` (default: the heap).
+std::optional<json::value> ParseJson(std::string_view text, std::string* error = nullptr,
+                                     json::storage_ptr storage = {});
 
 // What a secret takes the place of in an echoed 422 `input` (pydantic's SecretStr spelling).
 inline constexpr char kRedacted[] = "**********";

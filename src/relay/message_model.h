@@ -2,6 +2,7 @@
 
 // The relay `Message` request model (spec §2.1 with correction D2: ttl is honoured).
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,11 +19,16 @@ struct MessageRequest {
   std::optional<int64_t> ttl_seconds;
   std::vector<std::pair<std::string, std::string>> metadata;
 
-  core::DraftPtr ToDraft(UnixMicros now) const;
+  // Moves the request's strings into a draft: a bulk of 100 copies none of them.
+  core::DraftPtr ToDraft(UnixMicros now) &&;
 };
 
-// Validates one message object at `loc` (["body"] or ["body","messages",i]).
-std::optional<MessageRequest> ParseMessageRequest(const json::value& v, const json::array& loc,
+// Where a message object sits in the body (["body"] or ["body","messages",i]). Built only when an
+// error is reported: a valid bulk of 100 then builds none of the 300 location arrays.
+using LocationFn = std::function<json::array()>;
+
+// Validates one message object at `loc()`.
+std::optional<MessageRequest> ParseMessageRequest(const json::value& v, const LocationFn& loc,
                                                   ValidationErrors& errors);
 
 }  // namespace magnetar::relay

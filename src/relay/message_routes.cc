@@ -98,8 +98,9 @@ template <typename Done>
 void PublishSingle(core::Broker& broker, const Clock& clock, std::string user_id,
                    MessageRequest request, Done done) {
   std::vector<core::DraftPtr> drafts;
-  drafts.push_back(request.ToDraft(clock.Now()));
-  broker.Publish({std::move(user_id), std::move(request.topic)}, std::move(drafts),
+  std::string topic = request.topic;
+  drafts.push_back(std::move(request).ToDraft(clock.Now()));
+  broker.Publish({std::move(user_id), std::move(topic)}, std::move(drafts),
                  [done = std::move(done), start = std::chrono::steady_clock::now()](
                      Result<std::vector<core::MessagePtr>> stored) {
                    auto& m = metrics::MessagesFor(metrics::Protocol::kRelayHttp);
@@ -141,12 +142,12 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
       RequireAuthJson(
           deps_.authenticator, auth::Permission::kWrite,
           [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
-                       json::value body_value, http::Responder respond) {
+                       const json::value& body_value, http::Responder respond) {
             const json::value* body = &body_value;
             auth::User user = std::move(auth.user);
             ValidationErrors errors;
-            static const json::array kBodyLoc{"body"};  // read-only: shared by every thread
-            auto request = ParseMessageRequest(*body, kBodyLoc, errors);
+            auto request =
+                ParseMessageRequest(*body, [] { return json::array{"body"}; }, errors);
             if (!request) return respond(errors.ToResponse());
             if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
               return respond(std::move(*limited));
@@ -182,7 +183,7 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
       RequireAuthJson(
           deps_.authenticator, auth::Permission::kWrite,
           [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
-                       json::value body_value, http::Responder respond) {
+                       const json::value& body_value, http::Responder respond) {
             const json::value* body = &body_value;
             auth::User user = std::move(auth.user);
 
@@ -214,8 +215,10 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
                                            std::to_string(arr.size()),
                            nullptr, std::move(c));
               } else {
+                requests.reserve(arr.size());
                 for (size_t i = 0; i < arr.size(); ++i) {
-                  auto r = ParseMessageRequest(arr[i], json::array{"body", "messages", i}, errors);
+                  auto r = ParseMessageRequest(
+                      arr[i], [i] { return json::array{"body", "messages", i}; }, errors);
                   if (r) requests.push_back(std::move(*r));
                 }
               }
@@ -232,15 +235,9 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
 
             auto [scoped, fingerprint] = ScopeOf(*ctx, "bulk", user.user_id, *body);
             WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
-                            [this, user, requests = std::move(requests)](Finish finish) {
-                              for (const auto& r : requests) {
-                                if (!EnsureTopic(deps_.topics, user, r.topic, deps_.clock).ok()) {
-                                  return finish(
-                                      Detail(403, "Access denied to one or more requested topics"),
-                                      false);
-                                }
-                              }
-                              PublishBulk(user, requests, std::move(finish));
+                            [this, user,
+                             requests = std::move(requests)](Finish finish) mutable {
+                              PublishBulk(user, std::move(requests), std::move(finish));
                             });
           }));
 }
@@ -298,21 +295,26 @@ struct BulkState {
 
 }  // namespace
 
-void RelayApi::PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
+void RelayApi::PublishBulk(const auth::User& user, std::vector<MessageRequest> requests,
                            std::function<void(http::Response, bool)> finish) {
   // One append per topic keeps each topic's items in request order and costs one store batch
   // (one sync, later, on a durable engine) instead of one per message.
+  std::map<std::string, std::vector<size_t>> by_topic;
+  for (size_t i = 0; i < requests.size(); ++i) by_topic[requests[i].topic].push_back(i);
+  for (const auto& entry : by_topic) {  // each topic once, not once per message
+    if (!EnsureTopic(deps_.topics, user, entry.first, deps_.clock).ok()) {
+      return finish(Detail(403, "Access denied to one or more requested topics"), false);
+    }
+  }
   auto state = std::make_shared<BulkState>();
   state->finish = std::move(finish);
   state->items.resize(requests.size());
-  std::map<std::string, std::vector<size_t>> by_topic;
-  for (size_t i = 0; i < requests.size(); ++i) by_topic[requests[i].topic].push_back(i);
   state->pending_batches = by_topic.size();
   const UnixMicros now = deps_.clock.Now();
   for (auto& [topic, indexes] : by_topic) {
     std::vector<core::DraftPtr> drafts;
     drafts.reserve(indexes.size());
-    for (size_t i : indexes) drafts.push_back(requests[i].ToDraft(now));
+    for (size_t i : indexes) drafts.push_back(std::move(requests[i]).ToDraft(now));
     deps_.broker.Publish({user.user_id, topic}, std::move(drafts),
                          [state, topic = topic, indexes = indexes,
                           start = std::chrono::steady_clock::now()](

@@ -14,7 +14,7 @@ void RelayApi::RegisterPoll(http::HttpService& service) {
       http::Verb::post, "/messages/poll",
       RequireAuthJson(deps_.authenticator, auth::Permission::kRead,
                       [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
-                             json::value body_value, http::Responder respond) {
+                             const json::value& body_value, http::Responder respond) {
                         const json::value* body = &body_value;
                         const auto& user = auth.user;
                         ValidationErrors errors;

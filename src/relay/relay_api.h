@@ -109,7 +109,7 @@ class RelayApi {
   void RegisterWebSocket(http::HttpService& service);
   void RegisterDevice(http::HttpService& service);
   void RegisterOps(http::HttpService& service);  // /metrics, /ui (ops_routes.cc)
-  void PublishBulk(const auth::User& user, const std::vector<MessageRequest>& requests,
+  void PublishBulk(const auth::User& user, std::vector<MessageRequest> requests,
                    std::function<void(http::Response, bool)> finish);
   // Counts the request against `limit_per_minute` for `route` and the peer address; the 429 to
   // send when it is over (spec §5.9, D13). Call after authentication and validation.

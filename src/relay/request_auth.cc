@@ -55,12 +55,16 @@ http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
   return [&authenticator, required, handler = std::move(handler)](
              const http::RequestContextPtr& ctx, http::Responder respond) {
     std::string parse_error;
-    auto body = ParseJson(ctx->request.body(), &parse_error);
+    // One arena for the whole body: a bulk of 100 messages is otherwise about 700 small
+    // allocations and as many frees, and freeing walks the whole tree (a third of a bulk
+    // publish). Freed at once when the handler returns.
+    unsigned char first_block[4096];
+    json::monotonic_resource arena(first_block, sizeof first_block);
+    auto body = ParseJson(ctx->request.body(), &parse_error, &arena);
     if (!body) return respond(JsonInvalidResponse(parse_error));
     auto outcome = AuthenticateRequest(authenticator, *ctx, required);
     if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
-    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(*body),
-            std::move(respond));
+    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), *body, std::move(respond));
   };
 }
 

@@ -32,9 +32,11 @@ http::Handler RequireAuth(const auth::Authenticator& authenticator,
                           std::optional<auth::Permission> required, AuthedHandler handler);
 
 // The same for routes with a JSON body, which is parsed first: a body that is not JSON is
-// refused with 422 before authentication, as FastAPI does.
+// refused with 422 before authentication, as FastAPI does. The body lives in an arena that is
+// freed when the handler returns: a handler reads it synchronously and copies what it keeps into
+// its own types (never a json value: a copy would share the arena).
 using JsonAuthedHandler = std::function<void(const http::RequestContextPtr&, auth::AuthContext,
-                                             boost::json::value, http::Responder)>;
+                                             const boost::json::value& body, http::Responder)>;
 http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
                               std::optional<auth::Permission> required, JsonAuthedHandler handler);
 

@@ -34,7 +34,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
              RequireAuthJson(
                  deps_.authenticator, auth::Permission::kWrite,
                  [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
-                        json::value body_value, http::Responder respond) {
+                        const json::value& body_value, http::Responder respond) {
                    const json::value* body = &body_value;
                    const auto& user = auth.user;
                    ValidationErrors errors;
@@ -188,7 +188,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
   router.Add(http::Verb::put, "/api/v1/topics/{topic_name}",
              RequireAuthJson(deps_.authenticator, std::nullopt,
                              [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
-                                    json::value body_value, http::Responder respond) {
+                                    const json::value& body_value, http::Responder respond) {
                                const json::value* body = &body_value;
                                const auto& user = auth.user;
                                ValidationErrors errors;

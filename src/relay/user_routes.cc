@@ -108,7 +108,7 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
       http::Verb::patch, "/auth/users/{user_id}",
       RequireAuthJson(deps_.authenticator, auth::Permission::kAdmin,
                       [this](const http::RequestContextPtr& ctx, auth::AuthContext,
-                             json::value body_value, http::Responder respond) {
+                             const json::value& body_value, http::Responder respond) {
                         const json::value* body = &body_value;
                         ValidationErrors errors;
                         auto update = ParseUserUpdate(*body, errors);

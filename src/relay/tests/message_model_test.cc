@@ -23,7 +23,7 @@ struct Parsed {
 
 Parsed Parse(std::string_view body, json::array loc = json::array{"body"}) {
   ValidationErrors errors;
-  auto request = ParseMessageRequest(J(body), loc, errors);
+  auto request = ParseMessageRequest(J(body), [&loc] { return loc; }, errors);
   EXPECT_EQ(request.has_value(), errors.empty()) << body;
   Parsed out{std::move(request), {}};
   if (!errors.empty()) {
@@ -131,7 +131,7 @@ TEST(ParseMessageRequestTest, HugeTtlIsClamped) {
   ASSERT_TRUE(p.request->ttl_seconds.has_value());
   // Bounded so that now + ttl cannot overflow.
   EXPECT_LE(*p.request->ttl_seconds, int64_t{9'000'000'000});
-  auto draft = p.request->ToDraft(1'700'000'000'000'000);
+  auto draft = std::move(*p.request).ToDraft(1'700'000'000'000'000);
   EXPECT_GT(draft->expires_at, 1'700'000'000'000'000);
   p = Parse(R"({"topic":"t","payload":{},"ttl":"99999999999999999999999"})");
   ASSERT_TRUE(p.request.has_value());
@@ -197,7 +197,7 @@ TEST(MessageRequestTest, ToDraft) {
                    R"("metadata":{"k2":"v2","k1":"v1"}})");
   ASSERT_TRUE(p.request.has_value());
   const UnixMicros now = 1'700'000'000'000'000;
-  core::DraftPtr d = p.request->ToDraft(now);
+  core::DraftPtr d = std::move(*p.request).ToDraft(now);
   EXPECT_EQ(d->topic, "jobs");
   EXPECT_EQ(d->payload, R"({"x":1,"y":[true]})");
   EXPECT_EQ(d->format, core::PayloadFormat::kJson);
@@ -208,7 +208,7 @@ TEST(MessageRequestTest, ToDraft) {
 
   p = Parse(R"({"topic":"jobs","payload":{}})");
   ASSERT_TRUE(p.request.has_value());
-  EXPECT_EQ(p.request->ToDraft(now)->expires_at, 0);  // never
+  EXPECT_EQ(std::move(*p.request).ToDraft(now)->expires_at, 0);  // never
 }
 
 // ---------------------------------------------------------------------------------------------
