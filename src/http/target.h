@@ -20,4 +20,10 @@ struct ParsedTarget {
 // Fills ctx.path and ctx.query. False when the target is not an origin-form URL.
 bool ParseTarget(std::string_view target, RequestContext& ctx, ParsedTarget& out);
 
+namespace detail {
+// The general parser (Boost.URL) alone, without the fast path for plain paths; for tests, which
+// check that both agree.
+bool ParseTargetGeneral(std::string_view target, RequestContext& ctx, ParsedTarget& out);
+}  // namespace detail
+
 }  // namespace magnetar::http
