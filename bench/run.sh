@@ -281,7 +281,7 @@ stop pulsar
 # every message, publish -> consume latency at 10,000 msgs/s -----------------------------------------
 start_magnetar pulsar-ws --storage memory
 login pulsar-ws
-pulsar_ws_messages=$([[ $quick == 1 ]] && echo 50000 || echo 400000)
+pulsar_ws_messages=$([[ $quick == 1 ]] && echo 20000 || echo 400000)
 measure pulsar-ws pulsar-ws-produce --scenario pulsar-ws-produce --window 256
 measure pulsar-ws pulsar-ws-consume --scenario pulsar-ws-consume --window 256 \
   --messages "$pulsar_ws_messages"
