@@ -9,7 +9,8 @@
 //          QoS ack; reports acknowledged publishes per second.
 // fanout:  --subscriptions live subscriptions with distinct matchers {"k":<i>} (spread over
 //          connections of at most 1000, the server's per-connection limit) and a publisher whose
-//          messages each match one of the first --matching of them; reports deliveries per
+//          messages each match one of the first --matching of them (the other
+//          subscriptions - matching never match: "non_matching" in the JSON); reports deliveries per
 //          second. Ack mode auto, so the server's max_pending_acks paces delivery (with none, a
 //          subscriber that falls behind is closed by the server as a slow consumer). Compare runs with few and many subscriptions: with the matcher
 //          index the rate must not fall with the number of subscriptions that do not match.
@@ -182,9 +183,10 @@ int main(int argc, char** argv) {
     if (a.json) {
       std::printf(
           "{\"ok\":true,\"scenario\":\"%s\",\"count\":%lld,\"seconds\":%.3f,\"per_second\":%.1f,"
-          "\"window\":%d,\"subscriptions\":%d,\"matching\":%d}\n",
+          "\"window\":%d,\"subscriptions\":%d,\"matching\":%d,\"non_matching\":%d}\n",
           a.scenario.c_str(), static_cast<long long>(count), seconds, rate, a.window,
-          a.scenario == "fanout" ? a.subscriptions : 0, a.scenario == "fanout" ? a.matching : 0);
+          a.scenario == "fanout" ? a.subscriptions : 0, a.scenario == "fanout" ? a.matching : 0,
+          a.scenario == "fanout" ? a.subscriptions - a.matching : 0);
     } else {
       std::printf("%s: %.0f %s/s (%lld in %.2f s, window %d%s)\n", a.scenario.c_str(), rate,
                   a.scenario == "publish" ? "acknowledged publishes" : "deliveries",
@@ -197,7 +199,14 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eftl-bench: %s\n", e.what());
-    if (a.json) std::printf("{\"ok\":false,\"error\":\"%s\"}\n", e.what());
+    if (a.json) {
+      std::string why;
+      for (const char* c = e.what(); *c; ++c) {
+        if (*c == '"' || *c == '\\') why.push_back('\\');
+        why.push_back(static_cast<unsigned char>(*c) < 0x20 ? ' ' : *c);
+      }
+      std::printf("{\"ok\":false,\"error\":\"%s\"}\n", why.c_str());
+    }
     return 1;
   }
   return 0;

@@ -17,6 +17,10 @@
 #     (the three run moments apart at each concurrency), in rounds; each figure is its best round;
 #   * on both magnetar engines: bulk (100 messages per request), poll wake latency,
 #     publish -> WebSocket delivery at 10,000 msgs/s (open loop), fan-out to 1,000 subscribers;
+#   * eFTL (bench/eftl_run.sh): publish with QoS acks; fan-out with 0 / 1,000 / 10,000
+#     non-matching subscriptions beside the matching ones;
+#   * the Pulsar binary protocol (magnetar-pulsar-bench) and the Pulsar WebSocket API
+#     (magnetar-bench pulsar-ws-*): produce, consume, produce -> consume latency (memory engine);
 #   * magnetar (memory, fresh) holding 10,000 long-poll waiters and 50,000 idle WebSockets, or as
 #     many as the descriptor limit allows: server RSS;
 #   * allocations per fan-out delivery (LD_PRELOAD bench/malloc_counter.so);
@@ -253,8 +257,9 @@ broker_runs memory
 broker_runs rocksdb
 stop reference memory rocksdb
 
-# --- eFTL: publish with QoS acks, fan-out over distinct matchers (bench/eftl_run.sh, its own memory
-# server; one JSON line per run, kept beside the results, not in BENCHMARKS.md yet) ---------------
+# --- eFTL: publish with QoS acks, fan-out to 10 matching subscriptions beside 0, 1,000 and 10,000
+# non-matching ones (bench/eftl_run.sh, its own memory server, unpinned; one JSON line per run,
+# kept beside the results and rendered by report.py) ----------------------------------------------
 echo "== eftl (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 if ! "$root/bench/eftl_run.sh" "$build" $([[ $quick == 1 ]] && echo --quick) >"$work/eftl.jsonl" \
     2>"$work/eftl.err"; then
@@ -270,6 +275,18 @@ measure_pulsar pulsar "$pulsar_port" pulsar-produce --scenario produce --message
 measure_pulsar pulsar "$pulsar_port" pulsar-consume --scenario consume --messages "$pulsar_messages"
 measure_pulsar pulsar "$pulsar_port" pulsar-latency --scenario latency --rate 10000 --duration "$duration"
 stop pulsar
+
+# --- the Pulsar WebSocket API v2 through magnetar-bench (memory engine, a fresh server; the
+# endpoints are on the main port too): produce with receipts, consume a pre-filled topic acking
+# every message, publish -> consume latency at 10,000 msgs/s -----------------------------------------
+start_magnetar pulsar-ws --storage memory
+login pulsar-ws
+pulsar_ws_messages=$([[ $quick == 1 ]] && echo 20000 || echo 400000)
+measure pulsar-ws pulsar-ws-produce --scenario pulsar-ws-produce --window 256
+measure pulsar-ws pulsar-ws-consume --scenario pulsar-ws-consume --window 256 \
+  --messages "$pulsar_ws_messages"
+measure pulsar-ws pulsar-ws-latency --scenario pulsar-ws-latency --rate 10000
+stop pulsar-ws
 
 # --- connections: a fresh server, so its baseline RSS holds no messages ----------------------------
 start_magnetar connections --storage memory
@@ -303,6 +320,7 @@ out_json=$root/bench/results/$stamp$suffix.json
 
 python3 "$root/bench/report.py" \
   --runs "$results" --allocs-fanout "$work/allocs-fanout.txt" --profile "$work/profile" \
+  --eftl "$work/eftl.jsonl" \
   --out "$out_json" \
   --command "$command_line" --build-type "$build_type" --quick "$quick" \
   --load-before "$load_before" --load-after "$load_after" --elapsed "$elapsed" \

@@ -74,6 +74,9 @@ run e2e         "${auth[@]}" --scenario e2e --connections 2 --rate 2000 --subscr
 run fanout      "${auth[@]}" --scenario fanout --subscribers 20
 run connections "${auth[@]}" --scenario connections --waiters 20 --idle-ws 20 \
                 --server-pid "$magnetar_pid" --source-addresses 2
+run pulsar-ws-produce "${auth[@]}" --scenario pulsar-ws-produce --window 16
+run pulsar-ws-consume "${auth[@]}" --scenario pulsar-ws-consume --messages 500 --subscribers 2
+run pulsar-ws-latency "${auth[@]}" --scenario pulsar-ws-latency --rate 2000
 run reference   --url "$reference_url" --user any --password any --scenario publish --connections 2
 
 if ((failures)); then

@@ -62,6 +62,8 @@ struct Options {
   std::string mark_command; // run `<command> start` / `<command> stop` when the window opens/closes
   bool login_only = false;  // print the access token and exit
   int connect_concurrency = 256;  // handshakes in progress at once, per generator thread
+  uint64_t messages = 0;    // pulsar-ws-consume: messages pre-filled (0 = 100,000)
+  std::string tenant;       // pulsar-ws-*: the topic's tenant (default: the token's username)
 };
 
 // Where the relay server is: an IPv4/IPv6 endpoint, the Host header and a path prefix.

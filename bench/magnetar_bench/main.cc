@@ -60,8 +60,11 @@ int main(int argc, char** argv) {
       ->envname("MAGNETAR_BENCH_PASSWORD");
   app.add_option("--token", o.token, "Use this access token instead of logging in")
       ->envname("MAGNETAR_BENCH_TOKEN");
-  app.add_option("--scenario", o.scenario, "publish|bulk|poll|e2e|fanout|connections")
-      ->check(CLI::IsMember({"publish", "bulk", "poll", "e2e", "fanout", "connections"}))
+  app.add_option("--scenario", o.scenario,
+                 "publish|bulk|poll|e2e|fanout|connections|pulsar-ws-produce|pulsar-ws-consume|"
+                 "pulsar-ws-latency")
+      ->check(CLI::IsMember({"publish", "bulk", "poll", "e2e", "fanout", "connections",
+                             "pulsar-ws-produce", "pulsar-ws-consume", "pulsar-ws-latency"}))
       ->capture_default_str();
   app.add_option("--connections", o.connections,
                  "Publisher connections (poll: waiters). Default: 1; e2e: 4");
@@ -107,6 +110,12 @@ int main(int argc, char** argv) {
   app.add_option("--connect-concurrency", o.connect_concurrency,
                  "Connection handshakes in flight per generator thread")
       ->capture_default_str();
+  app.add_option("--messages", o.messages,
+                 "pulsar-ws-consume: messages pre-filled before the consumers read (default "
+                 "100000)");
+  app.add_option("--tenant", o.tenant,
+                 "pulsar-ws-*: tenant of persistent://<tenant>/default/<topic> (default: the "
+                 "token's username claim)");
   CLI11_PARSE(app, argc, argv);
 
   std::signal(SIGPIPE, SIG_IGN);
@@ -142,6 +151,8 @@ int main(int argc, char** argv) {
       report = RunPoll(runner);
     } else if (o.scenario == "e2e" || o.scenario == "fanout") {
       report = RunE2e(runner, o.scenario == "fanout");
+    } else if (o.scenario.rfind("pulsar-ws-", 0) == 0) {
+      report = RunPulsarWs(runner);
     } else {
       report = RunConnections(runner);
     }

@@ -187,6 +187,97 @@ std::string_view JsonStringField(std::string_view json, std::string_view name) {
   return json.substr(pos + 1, end - pos - 1);
 }
 
+std::string PulsarWsHandshake(const Target& target, std::string_view role, std::string_view tenant,
+                              std::string_view topic, std::string_view subscription,
+                              const std::string& token, std::string_view query) {
+  std::string out;
+  out.append("GET ").append(target.base_path).append("/ws/v2/").append(role);
+  out.append("/persistent/").append(UrlEncode(tenant)).append("/default/").append(UrlEncode(topic));
+  if (!subscription.empty()) out.append("/").append(UrlEncode(subscription));
+  out.append("?token=").append(UrlEncode(token));
+  if (!query.empty()) out.append("&").append(query);
+  out.append(" HTTP/1.1\r\nHost: ").append(target.host_header);
+  out.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+  out.append("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  return out;
+}
+
+PreparedRequest PulsarWsPublishFrame(int payload_bytes) {
+  // {"pad":""} is 10 bytes around the padding.
+  std::string payload = R"({"pad":")";
+  payload.append(static_cast<size_t>(payload_bytes > 10 ? payload_bytes - 10 : 0), 'x');
+  payload += R"("})";
+  PreparedRequest r;
+  r.bytes = R"({"payload":")" + Base64Encode(payload) + R"(","properties":{"t":")";
+  r.stamp_offsets.push_back(r.bytes.size());
+  r.bytes.append(kStampDigits, '0');
+  r.bytes += R"("},"context":")";
+  r.stamp_offsets.push_back(r.bytes.size());
+  r.bytes.append(kStampDigits, '0');
+  r.bytes += R"("})";
+  return r;
+}
+
+std::optional<uint64_t> ContextStamp(std::string_view receipt) {
+  const std::string_view digits = JsonStringField(receipt, "context");
+  if (digits.empty() || digits.size() > kStampDigits) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto at = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const uint32_t v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(v >> s) & 63]);
+  }
+  if (const size_t rest = bytes.size() - i; rest > 0) {
+    const uint32_t v = (at(i) << 16) | (rest == 2 ? at(i + 1) << 8 : 0);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::string TokenUsername(std::string_view jwt) {
+  const size_t first = jwt.find('.');
+  const size_t second = first == std::string_view::npos ? first : jwt.find('.', first + 1);
+  if (second == std::string_view::npos) return {};
+  const std::string_view part = jwt.substr(first + 1, second - first - 1);
+  // base64url without padding -> bytes.
+  std::string json;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : part) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-' || c == '+') v = 62;
+    else if (c == '_' || c == '/') v = 63;
+    else if (c == '=') break;
+    else return {};
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      json.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return std::string(JsonStringField(json, "username"));
+}
+
 std::string FreshTopic(std::string_view prefix) {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   return std::string(prefix) + "-" + std::to_string(getpid()) + "-" +

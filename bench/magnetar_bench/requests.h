@@ -68,6 +68,25 @@ std::string_view LastMessageId(std::string_view text);
 // A string field's value from a flat JSON object ("access_token" from a login answer).
 std::string_view JsonStringField(std::string_view json, std::string_view name);
 
+// --- Apache Pulsar WebSocket API v2 (shared/spec/pulsar-websocket.md) ---------------------------
+
+// GET /ws/v2/<role>/persistent/<tenant>/default/<topic>[/<subscription>]?token=<jwt>[&<query>]
+// upgrade (the token as the `token` query parameter, §2). `subscription` only for "consumer".
+std::string PulsarWsHandshake(const Target& target, std::string_view role, std::string_view tenant,
+                              std::string_view topic, std::string_view subscription,
+                              const std::string& token, std::string_view query);
+// A producer's publish frame {"payload":"<base64>","properties":{"t":"<20>"},"context":"<20>"}:
+// `payload_bytes` bytes of JSON object before base64; the send-time stamp goes in a property
+// (the consumer frame carries properties as plain JSON, so FindStamp reads it back) and in the
+// context (echoed by the receipt, so receipt latency needs no bookkeeping).
+PreparedRequest PulsarWsPublishFrame(int payload_bytes);
+// The stamp in a receipt's "context" (nullopt when there is none or it is not digits).
+std::optional<uint64_t> ContextStamp(std::string_view receipt);
+// Standard base64 with padding (RFC 4648 §4).
+std::string Base64Encode(std::string_view bytes);
+// The "username" claim of a JWT (its payload decoded, not verified): the Pulsar tenant.
+std::string TokenUsername(std::string_view jwt);
+
 // A topic name unique to this run.
 std::string FreshTopic(std::string_view prefix);
 

@@ -64,3 +64,49 @@ TEST(RequestsTest, PollRequestCarriesTheCursor) {
 
 }  // namespace
 }  // namespace magnetar::bench
+
+namespace magnetar::bench {
+namespace {
+
+TEST(PulsarWsRequestsTest, HandshakeCarriesTheTokenAsAQueryParameter) {
+  Target t;
+  t.endpoint = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 9100);
+  t.host_header = "127.0.0.1:9100";
+  const std::string p = PulsarWsHandshake(t, "producer", "bench", "jobs", "", "a.b-c_d", "");
+  EXPECT_EQ(p.rfind("GET /ws/v2/producer/persistent/bench/default/jobs?token=a.b-c_d HTTP/1.1\r\n", 0),
+            0u);
+  EXPECT_NE(p.find("Upgrade: websocket\r\n"), std::string::npos);
+  const std::string c = PulsarWsHandshake(t, "consumer", "bench", "jobs", "sub", "tok",
+                                          "subscriptionType=Shared");
+  EXPECT_EQ(c.rfind("GET /ws/v2/consumer/persistent/bench/default/jobs/sub?token=tok&"
+                    "subscriptionType=Shared HTTP/1.1\r\n", 0),
+            0u);
+}
+
+TEST(PulsarWsRequestsTest, PublishFrameIsStampedInThePropertiesAndTheContext) {
+  PreparedRequest f = PulsarWsPublishFrame(64);
+  f.Stamp(12345);
+  EXPECT_EQ(FindStamp(f.bytes), 12345u);  // what the consumer frame's properties carry
+  EXPECT_EQ(ContextStamp(f.bytes), 12345u);
+  // 64 bytes of JSON -> 88 base64 characters.
+  EXPECT_EQ(JsonStringField(f.bytes, "payload").size(), 88u);
+  EXPECT_EQ(ContextStamp(R"({"result":"ok","messageId":"CAEQAg==","context":"00000000000000000042"})"),
+            42u);
+  EXPECT_EQ(ContextStamp(R"({"result":"ok","messageId":"CAEQAg=="})"), std::nullopt);
+  EXPECT_EQ(ContextStamp(R"({"result":"ok","context":"ab"})"), std::nullopt);
+}
+
+TEST(PulsarWsRequestsTest, Base64AndTheTokenUsername) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  // {"sub":"1","username":"bench"} base64url without padding.
+  EXPECT_EQ(TokenUsername("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIiwidXNlcm5hbWUiOiJiZW5jaCJ9.sig"),
+            "bench");
+  EXPECT_EQ(TokenUsername("not-a-jwt"), "");
+}
+
+}  // namespace
+}  // namespace magnetar::bench

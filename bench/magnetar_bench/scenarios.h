@@ -16,6 +16,21 @@
 //                subscriber, so it measures delivery capacity rather than queue overflow.
 //   connections  hold --waiters long-poll waiters and --idle-ws subscribed idle WebSockets;
 //                report the server's RSS (--server-pid) before, after each, and at the end.
+//
+// The Apache Pulsar WebSocket API v2 (issue 10; topic persistent://<tenant>/default/<topic>,
+// the token as ?token=, the same JWT; pulsar_ws_scenarios.cc):
+//   pulsar-ws-produce  --connections producer sessions (default 1), each keeping up to --window
+//                      publishes without a receipt (at most 1000, the server's
+//                      maxPendingMessages); msgs/s with an ok receipt, latency frame -> receipt.
+//   pulsar-ws-consume  creates the subscription, pre-fills the topic with --messages (default
+//                      100,000) from --connections producers, then --subscribers consumer
+//                      sessions (default 1: Exclusive; more: Shared) read it back, acking every
+//                      message; msgs/s from their connect until all is read (or --duration).
+//                      No warm-up: the window is the whole read.
+//   pulsar-ws-latency  --subscribers consumers (acking each message), then --connections
+//                      producers open loop at --rate (default 10,000 msgs/s) in total, each frame
+//                      stamped with its scheduled send time in a property; latency = scheduled
+//                      send -> consumer frame received.
 
 #include <boost/json.hpp>
 
@@ -46,5 +61,6 @@ Report RunPublish(Runner& runner, bool bulk);
 Report RunPoll(Runner& runner);
 Report RunE2e(Runner& runner, bool fanout);
 Report RunConnections(Runner& runner);
+Report RunPulsarWs(Runner& runner);  // pulsar-ws-produce, pulsar-ws-consume, pulsar-ws-latency
 
 }  // namespace magnetar::bench

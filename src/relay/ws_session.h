@@ -59,6 +59,10 @@ class RelayWsSession : public ws::WsHandler,
     MessageId replay_cursor;  // last id replayed
     MessageId replay_upto;    // replay ends here; live takes over after it
     std::deque<core::MessagePtr> buffered;  // live messages that came during replay
+    // With an offset, the client has (by its history reads) or gets (from the replay) every
+    // message up to here. A delayed message is in the log, so in history and replays, before it
+    // falls due; its late fan-out at or below this id must not send it a second time.
+    MessageId seen_upto = MessageId::Min();
   };
 
   void HandleSubscribe(const SubscribeFields& fields, bool first);

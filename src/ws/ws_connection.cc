@@ -115,6 +115,10 @@ void WsConnectionImpl<Stream>::OnRead(beast::error_code ec) {
     // Includes message_too_big: Beast has already failed the connection with close code 1009.
     return Finish();
   }
+  // A failed write finished the connection (and released the handler) while this read was
+  // completing: Beast completes reads from frames it already buffered even after the socket is
+  // closed (a client that pipelines frames and then drops the connection).
+  if (finished_) return;
   const std::string_view data(static_cast<const char*>(read_buffer_.data().data()),
                               read_buffer_.size());
   if (!closing_) {

@@ -813,6 +813,52 @@ def test_pulsar_json_payload_reaches_relay(server, alice):
     assert msgs[1]["payload"]["encoding"] == "base64"
 
 
+def test_relay_ws_replay_gets_a_delayed_message_once(server, alice):
+    """History is not held back, so a relay /ws subscriber replaying from an offset before a
+    delayed message gets it from the replay; the delayed fan-out when it falls due must not send
+    it again. A live-only subscriber gets it then, once."""
+    from conftest import ws_connect, ws_messages, ws_no_frame, ws_subscribe
+    t = name()
+    before = alice.api.publish(t, {"i": 0})["message_id"]
+    with opened(server, ws_path("producer", alice, t), alice.token) as p:
+        sent = time.monotonic()
+        assert produce(p, json.dumps({"i": 1}, separators=(",", ":")), deliverAfterMs=1500)["result"] == "ok"
+        produce(p, json.dumps({"i": 2}, separators=(",", ":")))  # the live point moves past the delayed message
+    replaying = ws_connect(server, alice.token)
+    live = ws_connect(server, alice.token)
+    try:
+        _, early = ws_subscribe(replaying, [t], offset=before)
+        frames = early + ws_messages(replaying, 2 - len(early))
+        assert [f["payload"] for f in frames] == [{"i": 1}, {"i": 2}]
+        ws_subscribe(live, [t])
+        due = ws_messages(live, 1, timeout=5)[0]
+        assert due["payload"] == {"i": 1} and time.monotonic() - sent >= 1.4
+        ws_no_frame(replaying, 0.5)
+        ws_no_frame(live, 0.3)
+    finally:
+        replaying.close()
+        live.close()
+
+
+def test_relay_ws_offset_past_a_delayed_message_does_not_get_it_again(server, alice):
+    """A client that read the delayed message in history (it is the newest message, not fanned out
+    yet) and subscribes with its id as the offset already has it: not sent again when due."""
+    from conftest import ws_connect, ws_no_frame, ws_subscribe
+    t = name()
+    alice.api.publish(t, {"i": 0})
+    with opened(server, ws_path("producer", alice, t), alice.token) as p:
+        assert produce(p, json.dumps({"i": 1}, separators=(",", ":")), deliverAfterMs=1200)["result"] == "ok"
+    history = alice.api.messages(t, order="asc")["messages"]
+    assert [m["payload"] for m in history] == [{"i": 0}, {"i": 1}]
+    ws = ws_connect(server, alice.token)
+    try:
+        _, early = ws_subscribe(ws, [t], offset=history[-1]["message_id"])
+        assert early == []
+        ws_no_frame(ws, 2.0)
+    finally:
+        ws.close()
+
+
 def test_topics_are_per_tenant(server, alice, bob):
     t = name()
     with opened(server, ws_path("consumer", bob, t, "s"), bob.token) as bc, \
