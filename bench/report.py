@@ -251,8 +251,8 @@ def main() -> None:
     for engine in ENGINES:
         for label in publish_labels:
             targets[f"{engine}/{label}"] = at_least(ratios.get(f"{engine}/{label}"), 0.6)
-    targets["memory/bulk-c4"] = at_least(figure("memory", "bulk-c4", "messages_per_s"), 1_000_000)
-    targets["rocksdb/bulk-c4"] = at_least(figure("rocksdb", "bulk-c4", "messages_per_s"), 500_000)
+    targets["memory/bulk-c16"] = at_least(figure("memory", "bulk-c16", "messages_per_s"), 1_000_000)
+    targets["rocksdb/bulk-c16"] = at_least(figure("rocksdb", "bulk-c16", "messages_per_s"), 500_000)
     targets["memory/e2e-10k"] = both(below(q(get("memory", "e2e-10k"), "p50_us"), 100),
                                      below(q(get("memory", "e2e-10k"), "p99_us"), 1000))
     targets["memory/fanout"] = at_least(figure("memory", "fanout", "deliveries_per_s"), 1_000_000)
@@ -372,8 +372,8 @@ def write_markdown(results_path: str, path: str, doc: dict) -> None:
             row(f"publish, {conns} connection{'s' if conns > 1 else ''}", server, label,
                 "requests_per_s", "req/s", "≥ 0.60× reference" if server != "reference" else "")
     for engine, bound in (("memory", "≥ 1,000,000 msgs/s"), ("rocksdb", "≥ 500,000 msgs/s")):
-        r = get(engine, "bulk-c4") or {}
-        row(f"bulk, {r.get('batch', 100)} msgs/request, 4 connections", engine, "bulk-c4",
+        r = get(engine, "bulk-c16") or {}
+        row(f"bulk, {r.get('batch', 100)} msgs/request, 16 connections", engine, "bulk-c16",
             "messages_per_s", "msgs/s", bound,
             extra=f" ({fmt_int(r.get('requests_per_s'))} requests/s)" if r else "")
     for engine in ENGINES:

@@ -228,7 +228,9 @@ free_port() {
 
 broker_runs() {
   local server=$1
-  measure "$server" bulk-c4 --scenario bulk --connections 4 --batch 100
+  # 16 requests in flight: on the fsync engine each waits for its group's sync, so fewer would
+  # measure the disk's sync latency instead of the server.
+  measure "$server" bulk-c16 --scenario bulk --connections 16 --batch 100
   measure "$server" poll --scenario poll --connections 1
   measure "$server" e2e-10k --scenario e2e --connections 32 --rate 10000 --subscribers 1
   measure "$server" fanout --scenario fanout --subscribers "$fanout_subs"
