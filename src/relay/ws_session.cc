@@ -54,12 +54,16 @@ std::string ErrorFrame(std::string_view code, std::string_view message) {
 bool WsRegistry::TryAcquire(const std::string& user_id, int max) {
   std::lock_guard lock(mutex_);
   int& n = per_user_[user_id];
-  if (n >= max) return false;
+  if (n >= max) {
+    if (slots_) slots_->Release("ws", user_id);
+    return false;
+  }
   ++n;
   return true;
 }
 
 void WsRegistry::Release(const std::string& user_id) {
+  if (slots_) slots_->Release("ws", user_id);
   std::lock_guard lock(mutex_);
   if (auto it = per_user_.find(user_id); it != per_user_.end() && --it->second <= 0) {
     per_user_.erase(it);
