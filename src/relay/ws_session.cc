@@ -114,12 +114,24 @@ void RelayWsSession::ArmTokenChecks() {
     if (self->deps_.clock.NowSeconds() >= self->auth_.claims.exp) {
       return self->CloseWith(kCloseTokenInvalid, "Token expired");
     }
-    auto current = self->deps_.authenticator.Authenticate(self->token_);
-    if (!current.ok()) return self->CloseWith(kCloseTokenInvalid, current.status().message());
-    if (!current->user.Has(auth::Permission::kRead)) {
-      return self->CloseWith(kCloseTokenInvalid, "Permission denied: read permission required");
-    }
-    self->ArmTokenChecks();
+    // The deny-list and user reads are store round trips (Redis: two per socket per check): on
+    // the blocking pool when the engine blocks, so many sockets' checks never stall this thread.
+    const auth::Authenticator& authenticator = self->deps_.authenticator;
+    RunStoreWork(
+        self->deps_, self->token_timer_.get_executor(),
+        [&authenticator, token = self->token_] { return authenticator.Authenticate(token); },
+        [weak](Result<auth::AuthContext> current) {
+          auto self = weak.lock();
+          if (!self || self->closed_) return;
+          if (!current.ok()) {
+            return self->CloseWith(kCloseTokenInvalid, current.status().message());
+          }
+          if (!current->user.Has(auth::Permission::kRead)) {
+            return self->CloseWith(kCloseTokenInvalid,
+                                   "Permission denied: read permission required");
+          }
+          self->ArmTokenChecks();
+        });
   });
 }
 

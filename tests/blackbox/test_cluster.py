@@ -141,7 +141,7 @@ def on_node(user, node):
 # quickly.
 PUBLISH_LIMIT = 6
 WS_CAP = 2
-LEASE_SECONDS = 3
+LEASE_SECONDS = 5
 
 
 @pytest.fixture(scope="module")
