@@ -24,10 +24,28 @@ END = "<!-- magnetar-bench:end -->"
 
 ENGINES = ("memory", "rocksdb")
 SERVER_NAMES = {"pulsar": "magnetar memory, Pulsar port", "pulsar-ws": "magnetar memory, Pulsar WebSocket",
-                "reference": "reference", "memory": "magnetar memory", "rocksdb": "magnetar rocksdb fsync"}
+                "reference": "reference", "memory": "magnetar memory", "rocksdb": "magnetar rocksdb fsync",
+                "redis-a": "magnetar redis (node a)", "redis-b": "magnetar redis (node b)"}
 # eFTL fan-out: deliveries/s with 10,000 non-matching subscriptions present, as a fraction of the
 # rate with none, above which the rate counts as not falling (room for run-to-run noise).
 EFTL_FLAT_BOUND = 0.9
+
+
+def redis_summary(get) -> dict:
+    """The redis engine's figures (issue 8): one node, and two nodes of one Redis added up."""
+    def value(server, label, key):
+        r = get(server, label)
+        return r.get(key) if r else None
+
+    pair = [value(node, "publish2-c64", "requests_per_s") for node in ("redis-a", "redis-b")]
+    return {
+        "publish_c1_requests_per_s": value("redis-a", "publish-c1", "requests_per_s"),
+        "publish_c64_requests_per_s": value("redis-a", "publish-c64", "requests_per_s"),
+        "publish_2_nodes_c64_each_requests_per_s": (sum(pair) if all(v is not None for v in pair)
+                                                    else None),
+        "fanout_deliveries_per_s": value("redis-a", "fanout", "deliveries_per_s"),
+        "fanout_cross_node_deliveries_per_s": value("redis-a", "fanout-cross", "deliveries_per_s"),
+    }
 
 
 def machine() -> dict:
@@ -282,6 +300,7 @@ def main() -> None:
         "ratios_to_reference": ratios,
         "allocations": allocs,
         "targets_met": targets,
+        "redis": redis_summary(get),
         "profile": profile,
         "runs": runs,
         "eftl": eftl,
@@ -476,6 +495,42 @@ def write_markdown(results_path: str, path: str, doc: dict) -> None:
         if any(len(v) > 1 for v in flat["rounds"].values()):
             lines += ["", "Fan-out rounds interleave the three settings; each figure is its best round, "
                       "every round in brackets."]
+
+    if get("redis-a", "publish-c64") or get("redis-a", "fanout"):
+        rs = redis_summary(get)
+        lines += ["", "### Redis engine: magnetar nodes on one Redis (issue 8)", "",
+                  "`--storage redis://`, Redis 7 with AOF and `appendfsync always` (an acknowledged "
+                  "publish is on Redis' disk), on the same machine, not pinned; both nodes share "
+                  "the server core. Why these figures are what they are: docs/cluster.md, "
+                  "\"How it scales\".", "",
+                  "| scenario | server | throughput | latency µs p50 / p90 / p99 / p99.9 / max | "
+                  "CPU gen / server |",
+                  "|---|---|---:|---|---|"]
+
+        def redis_row(name, server, label, key, unit):
+            r = get(server, label)
+            if r is None:
+                return
+            failed = ""
+            if not r.get("ok", False):
+                why = r.get("first_error") or r.get("error") or "errors or nothing measured"
+                failed = f" (**failed**: {str(why)[:120].replace('|', '/')})"
+            lines.append(f"| {name}{failed} | {SERVER_NAMES.get(server, server)} | "
+                         f"{fmt_int(r.get(key))} {unit} | {lat(r)} | {cpu(r)} |")
+
+        redis_row("publish, 1 connection, 1 node", "redis-a", "publish-c1", "requests_per_s", "req/s")
+        redis_row("publish, 64 connections, 1 node", "redis-a", "publish-c64", "requests_per_s", "req/s")
+        for node in ("redis-a", "redis-b"):
+            redis_row("publish, 2 nodes at once, 64 connections each", node, "publish2-c64",
+                      "requests_per_s", "req/s")
+        if rs["publish_2_nodes_c64_each_requests_per_s"] is not None:
+            lines.append(f"| publish, 2 nodes at once: **together** | both | "
+                         f"{fmt_int(rs['publish_2_nodes_c64_each_requests_per_s'])} req/s | | |")
+        fan = get("redis-a", "fanout") or {}
+        redis_row(f"fan-out, 1 topic → {fan.get('subscribers', '?')} WebSockets on the same node",
+                  "redis-a", "fanout", "deliveries_per_s", "deliveries/s")
+        redis_row(f"fan-out, published on node a → {fan.get('subscribers', '?')} WebSockets on node b",
+                  "redis-a", "fanout-cross", "deliveries_per_s", "deliveries/s")
 
     lines += ["", "### Connections held (magnetar memory, fresh server)", ""]
     if conn and "rss_all_bytes" not in conn:

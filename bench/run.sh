@@ -21,6 +21,8 @@
 #     non-matching subscriptions beside the matching ones;
 #   * the Pulsar binary protocol (magnetar-pulsar-bench) and the Pulsar WebSocket API
 #     (magnetar-bench pulsar-ws-*): produce, consume, produce -> consume latency (memory engine);
+#   * the redis engine (issue 8): publish at 1 and 64 connections on one node, 64 + 64 on two
+#     nodes of one Redis, fan-out on one node and from one node to subscribers on the other;
 #   * magnetar (memory, fresh) holding 10,000 long-poll waiters and 50,000 idle WebSockets, or as
 #     many as the descriptor limit allows: server RSS;
 #   * allocations per fan-out delivery (LD_PRELOAD bench/malloc_counter.so);
@@ -258,6 +260,46 @@ done
 broker_runs memory
 broker_runs rocksdb
 stop reference memory rocksdb
+
+# --- redis (issue 8): 1 and 2 magnetar nodes on one Redis (AOF, appendfsync always: the durable
+# setting of docs/cluster.md). The nodes share the server core; Redis is not pinned (it stands
+# for another machine). Five runs, about a minute. ---------------------------------------------
+if command -v redis-server >/dev/null; then
+  redis_port=$(free_port)
+  mkdir -p "$data_root/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
+    --appendfsync always --dir "$data_root/redis" --daemonize no \
+    --logfile "$data_root/redis/redis.log" &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  for _ in $(seq 100); do
+    python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+s.sendall(b"PING\r\n")
+sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)' "$redis_port" 2>/dev/null && break
+    sleep 0.1
+  done
+  start_magnetar redis-a --storage "redis://127.0.0.1:$redis_port"
+  start_magnetar redis-b --storage "redis://127.0.0.1:$redis_port"
+  login redis-a
+  login redis-b
+  measure redis-a publish-c1 --scenario publish --connections 1
+  measure redis-a publish-c64 --scenario publish --connections 64
+  # Two nodes at once, 64 connections each, one generator per node: the report adds them up.
+  measure redis-a publish2-c64 --scenario publish --connections 64 &
+  pair=$!
+  measure redis-b publish2-c64 --scenario publish --connections 64
+  wait "$pair" || true
+  measure redis-a fanout --scenario fanout --subscribers "$fanout_subs"
+  # Published on node a, every subscriber on node b: each message crosses Redis (stream + pub/sub).
+  measure redis-a fanout-cross --scenario fanout --subscribers "$fanout_subs" \
+    --subscribe-url "${url_of[redis-b]}"
+  stop redis-a redis-b
+  kill "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+else
+  echo "== redis: skipped (redis-server is not installed; scripts/deps.sh installs it)" >&2
+fi
 
 # --- eFTL: publish with QoS acks, fan-out to 10 matching subscriptions beside 0, 1,000 and 10,000
 # non-matching ones (bench/eftl_run.sh, its own memory server, unpinned; one JSON line per run,

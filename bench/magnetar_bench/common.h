@@ -37,6 +37,7 @@ inline uint64_t NowNs() {
 
 struct Options {
   std::string url = "http://127.0.0.1:9100";
+  std::string subscribe_url;  // e2e/fanout: subscribers on this server instead (another node)
   std::string user;
   std::string password;
   std::string token;
@@ -107,6 +108,9 @@ class Runner {
 
   const Options& options() const { return options_; }
   const Target& target() const { return target_; }
+  // Where WebSocket subscribers connect (--subscribe-url; default the target).
+  const Target& subscribe_target() const { return subscribe_target_ ? *subscribe_target_ : target_; }
+  void set_subscribe_target(Target t) { subscribe_target_ = std::move(t); }
   const std::string& token() const { return token_; }
   void set_token(std::string token) { token_ = std::move(token); }
 
@@ -150,6 +154,7 @@ class Runner {
 
   Options options_;
   Target target_;
+  std::optional<Target> subscribe_target_;
   std::string token_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<std::unique_ptr<ThreadStats>> stats_;

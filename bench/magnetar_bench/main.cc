@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   // Given twice, the last value wins (so a wrapper's defaults can be overridden).
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--url", o.url, "Base URL of the relay server")->capture_default_str();
+  app.add_option("--subscribe-url", o.subscribe_url,
+                 "e2e/fanout: WebSocket subscribers connect here (e.g. another node of a cluster)");
   app.add_option("--user", o.user, "Log in with this user (POST /auth/login)");
   app.add_option("--password", o.password, "Its password (or MAGNETAR_BENCH_PASSWORD)")
       ->envname("MAGNETAR_BENCH_PASSWORD");
@@ -132,6 +134,7 @@ int main(int argc, char** argv) {
 
   try {
     Runner runner(o, ParseTarget(o.url));
+    if (!o.subscribe_url.empty()) runner.set_subscribe_target(ParseTarget(o.subscribe_url));
     if (!o.token.empty()) {
       runner.set_token(o.token);
     } else if (!o.user.empty()) {

@@ -217,7 +217,8 @@ class Subscriber final : public WsListener {
         window_(window),
         ready_(ready),
         failed_(failed),
-        conn_(runner.context(index), runner.target(), runner.SourceAddress(index), this, index + 1) {}
+        conn_(runner.context(index), runner.subscribe_target(), runner.SourceAddress(index), this,
+              index + 1) {}
 
   void Start() { conn_.Connect(handshake_); }
   void Ping() {
@@ -441,7 +442,7 @@ Report RunE2e(Runner& runner, bool fanout) {
   const int subscribers = o.subscribers > 0 ? o.subscribers : (fanout ? 1000 : 1);
   const double rate = fanout ? o.rate : (o.rate > 0 ? o.rate : 10000);
   const std::string topic = TopicOf(o, fanout ? "bench-fanout" : "bench-e2e");
-  const std::string handshake = WsHandshake(runner.target(), runner.token());
+  const std::string handshake = WsHandshake(runner.subscribe_target(), runner.token());
 
   std::unique_ptr<DeliveryWindow> window;
   if (fanout && o.window > 0) {

@@ -50,15 +50,13 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                }
                if (!errors.empty()) return respond(errors.ToResponse());
                // Wrong passwords count too: the check precedes the credentials (spec §1.3).
-               if (auto limited = RateLimited("login", options_.rate_limit_login, *ctx)) {
-                 return respond(std::move(*limited));
-               }
-
                // Same cost whether or not the user exists or has a password (no timing oracle);
                // an overlong password is refused without hashing (password_login.h).
+               ThenIfAllowed(ctx, "login", options_.rate_limit_login, "", {}, 0, 0, respond,
+                             [this, ctx, respond, username = *username, password = *password] {
                deps_.blocking.Run(
                    ctx->executor,
-                   [this, username = *username, password = *password] {
+                   [this, username, password] {
                      return CheckPasswordLogin(deps_.users, username, password);
                    },
                    [this, respond](PasswordLogin out) {
@@ -78,6 +76,7 @@ void RelayApi::RegisterAuth(http::HttpService& service) {
                      if (!pair.ok()) return respond(http::InternalErrorResponse());
                      respond(http::Response::Json(200, TokenIssuer::ResponseJson(*pair)));
                    });
+                             });
              });
 
   router.Add(

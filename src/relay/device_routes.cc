@@ -134,7 +134,11 @@ class DeviceRoutes : public std::enable_shared_from_this<DeviceRoutes> {
         limiter_(limiter) {}
 
   void Code(const http::RequestContextPtr& ctx, http::Responder respond);
+  void CodeAllowed(const http::RequestContextPtr& ctx, http::Responder respond,
+                   std::optional<std::string> hint, bool pair);
   void Token(const http::RequestContextPtr& ctx, http::Responder respond);
+  void TokenAllowed(const std::string& grant_type, const std::string& device_code,
+                    http::Responder respond);
   void Page(const http::RequestContextPtr& ctx, http::Responder respond);
   void Login(const http::RequestContextPtr& ctx, http::Responder respond);
   void Logout(const http::RequestContextPtr& ctx, http::Responder respond);
@@ -277,10 +281,17 @@ void DeviceRoutes::Code(const http::RequestContextPtr& ctx, http::Responder resp
                        kMaxClientHintChars);
   }
   if (!errors.empty()) return respond(errors.ToResponse());
-  if (auto limited = CheckRateLimit(limiter_, "device_code", options_.rate_limit_device_code,
-                                    *ctx)) {
-    return respond(std::move(*limited));
-  }
+  // Without waiting on this thread for a shared (Redis) counter: the rest runs when it answers.
+  CheckRateLimitAsync(limiter_, "device_code", options_.rate_limit_device_code, *ctx,
+                      [self = shared_from_this(), ctx, respond, hint = std::move(hint),
+                       pair](std::optional<http::Response> limited) mutable {
+                        if (limited) return respond(std::move(*limited));
+                        self->CodeAllowed(ctx, std::move(respond), std::move(hint), pair);
+                      });
+}
+
+void DeviceRoutes::CodeAllowed(const http::RequestContextPtr& ctx, http::Responder respond,
+                               std::optional<std::string> hint, bool pair) {
   if (!hint) {
     const std::string_view agent = ctx->Header(bhttp::field::user_agent);
     if (!agent.empty()) hint = TruncateUtf8(agent, kMaxClientHintChars);
@@ -317,15 +328,21 @@ void DeviceRoutes::Token(const http::RequestContextPtr& ctx, http::Responder res
   if (!grant_type) errors.Missing(json::array{"body", "grant_type"}, nullptr);
   if (!device_code) errors.Missing(json::array{"body", "device_code"}, nullptr);
   if (!errors.empty()) return respond(errors.ToResponse());
-  if (auto limited = CheckRateLimit(limiter_, "device_token", options_.rate_limit_device_token,
-                                    *ctx)) {
-    return respond(std::move(*limited));
-  }
-  if (*grant_type != kDeviceCodeGrantType) {
+  CheckRateLimitAsync(limiter_, "device_token", options_.rate_limit_device_token, *ctx,
+                      [self = shared_from_this(), respond, grant_type = *grant_type,
+                       device_code = *device_code](std::optional<http::Response> limited) mutable {
+                        if (limited) return respond(std::move(*limited));
+                        self->TokenAllowed(grant_type, device_code, std::move(respond));
+                      });
+}
+
+void DeviceRoutes::TokenAllowed(const std::string& grant_type, const std::string& device_code,
+                                http::Responder respond) {
+  if (grant_type != kDeviceCodeGrantType) {
     return respond(OAuthError("unsupported_grant_type", "Use device_code grant."));
   }
 
-  auto poll = codes_.Poll(*device_code);
+  auto poll = codes_.Poll(device_code);
   if (!poll.ok()) return respond(http::InternalErrorResponse());
   using Kind = DevicePoll::Kind;
   switch (poll->kind) {

@@ -133,6 +133,37 @@ IdempotencyScope ScopeOf(const http::RequestContext& ctx, std::string_view route
 
 }  // namespace
 
+// After the rate limits: creates the topic when needed and publishes (under the request's
+// Idempotency-Key when it has one).
+void RelayApi::PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
+                              const http::RequestContextPtr& ctx, auth::User user,
+                              MessageRequest request, const std::string& scoped,
+                              const std::string& fingerprint, http::Responder respond) {
+  if (Status ensured = EnsureTopic(deps_.topics, user, request.topic, deps_.clock);
+      !ensured.ok()) {
+    // Storage lost (e.g. Redis down): 503, as a failed append says; anything else is a 500.
+    return respond(ensured.code() == StatusCode::kUnavailable
+                       ? Detail(503, "Failed to store message")
+                       : Detail(500, "Failed to create topic"));
+  }
+  if (scoped.empty()) {
+    // No Idempotency-Key (the common case): publish directly. The keyed path below
+    // wraps the same publish in std::functions that copy the responder and the user
+    // several times, which cost about a tenth of a publish's allocations.
+    return PublishSingle(deps_.broker, deps_.clock, std::move(user.user_id),
+                         std::move(request),
+                         [respond = std::move(respond)](http::Response r, bool) {
+                           respond(std::move(r));
+                         });
+  }
+  WithIdempotency(gate, ctx, respond, scoped, fingerprint, 201,
+                  [this, user_id = user.user_id,
+                   request = std::move(request)](Finish finish) mutable {
+                    PublishSingle(deps_.broker, deps_.clock, std::move(user_id),
+                                  std::move(request), std::move(finish));
+                  });
+}
+
 void RelayApi::RegisterMessages(http::HttpService& service) {
   auto gate =
       std::make_shared<IdempotencyGate>(deps_.kv, deps_.clock, options_.idempotency_ttl_seconds);
@@ -149,33 +180,27 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
             auto request =
                 ParseMessageRequest(*body, [] { return json::array{"body"}; }, errors);
             if (!request) return respond(errors.ToResponse());
-            if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
-              return respond(std::move(*limited));
-            }
-            if (auto over = CheckUserQuota(*rate_limiter_, "quota_publish", user.user_id,
-                                           options_.quota_publish_per_minute)) {
-              return respond(std::move(*over));
-            }
-            if (!EnsureTopic(deps_.topics, user, request->topic, deps_.clock).ok()) {
-              return respond(Detail(500, "Failed to create topic"));
-            }
             auto [scoped, fingerprint] = ScopeOf(*ctx, "single", user.user_id, *body);
-            if (scoped.empty()) {
-              // No Idempotency-Key (the common case): publish directly. The keyed path below
-              // wraps the same publish in std::functions that copy the responder and the user
-              // several times, which cost about a tenth of a publish's allocations.
-              return PublishSingle(deps_.broker, deps_.clock, std::move(user.user_id),
-                                   std::move(*request),
-                                   [respond = std::move(respond)](http::Response r, bool) {
-                                     respond(std::move(r));
-                                   });
+            if (!rate_limiter_->waits()) {
+              // Counters in this process (the usual case): checked here, no continuation to
+              // allocate on the publish path.
+              if (auto limited = RateLimited("publish", options_.rate_limit_publish, *ctx)) {
+                return respond(std::move(*limited));
+              }
+              if (auto over = CheckUserQuota(*rate_limiter_, "quota_publish", user.user_id,
+                                             options_.quota_publish_per_minute)) {
+                return respond(std::move(*over));
+              }
+              return PublishAllowed(gate, ctx, std::move(user), std::move(*request), scoped,
+                                    fingerprint, std::move(respond));
             }
-            WithIdempotency(gate, ctx, respond, scoped, fingerprint, 201,
-                            [this, user_id = user.user_id,
-                             request = std::move(*request)](Finish finish) mutable {
-                              PublishSingle(deps_.broker, deps_.clock, std::move(user_id),
-                                            std::move(request), std::move(finish));
-                            });
+            ThenIfAllowed(ctx, "publish", options_.rate_limit_publish, "quota_publish",
+                          user.user_id, options_.quota_publish_per_minute, 1, respond,
+                          [this, gate, ctx, user = std::move(user), request = std::move(*request),
+                           scoped = scoped, fingerprint = fingerprint, respond]() mutable {
+                            PublishAllowed(gate, ctx, std::move(user), std::move(request), scoped,
+                                           fingerprint, respond);
+                          });
           }));
 
   service.router().Add(
@@ -224,21 +249,19 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
               }
             }
             if (!errors.empty()) return respond(errors.ToResponse());
-            if (auto limited = RateLimited("bulk", options_.rate_limit_bulk, *ctx)) {
-              return respond(std::move(*limited));
-            }
-            if (auto over = CheckUserQuota(*rate_limiter_, "quota_publish", user.user_id,
-                                           options_.quota_publish_per_minute,
-                                           static_cast<int>(requests.size()))) {
-              return respond(std::move(*over));
-            }
-
             auto [scoped, fingerprint] = ScopeOf(*ctx, "bulk", user.user_id, *body);
-            WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
-                            [this, user,
-                             requests = std::move(requests)](Finish finish) mutable {
-                              PublishBulk(user, std::move(requests), std::move(finish));
-                            });
+            const int cost = static_cast<int>(requests.size());
+            ThenIfAllowed(
+                ctx, "bulk", options_.rate_limit_bulk, "quota_publish", user.user_id,
+                options_.quota_publish_per_minute, cost, respond,
+                [this, gate, ctx, respond, user = std::move(user), requests = std::move(requests),
+                 scoped = scoped, fingerprint = fingerprint]() mutable {
+                  WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
+                                  [this, user = std::move(user),
+                                   requests = std::move(requests)](Finish finish) mutable {
+                                    PublishBulk(user, std::move(requests), std::move(finish));
+                                  });
+                });
           }));
 }
 

@@ -39,6 +39,7 @@ bool PollManager::Add(const std::shared_ptr<PollWaiter>& waiter) {
   int& count = per_user_[waiter->user_id()];
   if (count >= options_.poll_max_per_user) {
     if (count == 0) per_user_.erase(waiter->user_id());
+    if (slots_) slots_->Release("poll", waiter->user_id());
     return false;
   }
   ++count;
@@ -52,6 +53,7 @@ void PollManager::Remove(const PollWaiter* waiter) {
   std::lock_guard lock(mutex_);
   if (waiters_.erase(waiter) == 0) return;
   WaitersGauge().Dec();
+  if (slots_) slots_->Release("poll", waiter->user_id());
   if (--per_user_[waiter->user_id()] <= 0) per_user_.erase(waiter->user_id());
   for (const auto& t : waiter->topics()) {
     auto it = per_topic_.find({t.key.owner, t.key.name});

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "relay/connection_slots.h"
 #include "relay/relay_api.h"
 
 namespace magnetar::relay {
@@ -28,7 +29,11 @@ class PollManager {
  public:
   PollManager(RelayDeps& deps, const RelayOptions& options) : deps_(deps), options_(options) {}
 
-  // Registers a waiter for `user_id`; false when the user is at the concurrent-poll cap.
+  // The cluster-wide caps (connection_slots.h); set once, before any Add.
+  void SetSlots(std::shared_ptr<ConnectionSlots> slots) { slots_ = std::move(slots); }
+
+  // Registers a waiter for `user_id`; false when the user is at the concurrent-poll cap. Takes
+  // over the "poll" slot the caller acquired for it: given back on Remove, or at once on false.
   bool Add(const std::shared_ptr<PollWaiter>& waiter);
   void Remove(const PollWaiter* waiter);
 
@@ -45,6 +50,7 @@ class PollManager {
  private:
   RelayDeps& deps_;
   const RelayOptions& options_;
+  std::shared_ptr<ConnectionSlots> slots_;
   mutable std::mutex mutex_;
   bool shutting_down_ = false;
   std::map<const PollWaiter*, std::weak_ptr<PollWaiter>> waiters_;

@@ -1,5 +1,6 @@
 // POST /messages/poll and GET /messages/poll/stats (spec §3, §1.27; corrections D5, D9, D14).
 
+#include "relay/connection_slots.h"
 #include "relay/json_util.h"
 #include "relay/poll_manager.h"
 #include "relay/poll_model.h"
@@ -8,6 +9,41 @@
 #include "relay/request_auth.h"
 
 namespace magnetar::relay {
+
+// Takes a cluster-wide "poll" slot of the user (D13; inline with one node), then parks the
+// waiter.
+void RelayApi::Park(const http::RequestContextPtr& ctx, std::string user_id, PollRequest request,
+                    const http::Responder& respond) {
+  const std::string slot_user = user_id;
+  slots_->Acquire(
+      "poll", slot_user, options_.poll_max_per_user, ctx->executor,
+      [this, ctx, user_id = std::move(user_id), request = std::move(request),
+       respond](ConnectionSlots::Outcome outcome) mutable {
+        if (outcome == ConnectionSlots::Outcome::kUnavailable) {
+          return respond(LimitsUnavailableResponse());
+        }
+        if (outcome == ConnectionSlots::Outcome::kFull) {
+          return respond(Detail(429, "Too many concurrent poll connections")
+                             .WithHeader("Retry-After", "1"));
+        }
+        std::vector<core::TopicKey> keys;
+        for (const auto& name : request.topics) keys.push_back({user_id, name});
+        const bool catch_up = !request.since.empty();
+        auto waiter = std::make_shared<PollWaiter>(
+            *polls_, ctx->executor, user_id, std::move(keys), std::move(request.since), catch_up,
+            std::chrono::seconds(request.timeout), respond);
+        if (!polls_->Add(waiter)) {
+          // D13: a 429 says when to come back.
+          return respond(Detail(429, "Too many concurrent poll connections")
+                             .WithHeader("Retry-After", "1"));
+        }
+        // D14: a client that goes away is noticed; its waiter goes (it held no messages).
+        ctx->on_client_gone = [weak = std::weak_ptr<PollWaiter>(waiter)] {
+          if (auto w = weak.lock()) w->AnswerNow();
+        };
+        waiter->Start();
+      });
+}
 
 void RelayApi::RegisterPoll(http::HttpService& service) {
   service.router().Add(
@@ -20,30 +56,13 @@ void RelayApi::RegisterPoll(http::HttpService& service) {
                         ValidationErrors errors;
                         auto request = ParsePollRequest(*body, errors);
                         if (!request) return respond(errors.ToResponse());
-                        if (auto over = CheckUserQuota(*rate_limiter_, "quota_poll", user.user_id,
-                                                       options_.quota_poll_per_minute)) {
-                          return respond(std::move(*over));
-                        }
-
-                        std::vector<core::TopicKey> keys;
-                        for (const auto& name : request->topics)
-                          keys.push_back({user.user_id, name});
-                        const bool catch_up = !request->since.empty();
-                        auto waiter = std::make_shared<PollWaiter>(
-                            *polls_, ctx->executor, user.user_id, std::move(keys),
-                            std::move(request->since), catch_up,
-                            std::chrono::seconds(request->timeout), respond);
-                        if (!polls_->Add(waiter)) {
-                          // D13: a 429 says when to come back.
-                          return respond(Detail(429, "Too many concurrent poll connections")
-                                             .WithHeader("Retry-After", "1"));
-                        }
-                        // D14: a client that goes away is noticed; its waiter goes (it held no
-                        // messages).
-                        ctx->on_client_gone = [weak = std::weak_ptr<PollWaiter>(waiter)] {
-                          if (auto w = weak.lock()) w->AnswerNow();
-                        };
-                        waiter->Start();
+                        ThenIfAllowed(
+                            ctx, "", 0, "quota_poll", user.user_id,
+                            options_.quota_poll_per_minute, 1, respond,
+                            [this, ctx, user_id = user.user_id, request = std::move(*request),
+                             respond]() mutable {
+                              Park(ctx, std::move(user_id), std::move(request), respond);
+                            });
                       }));
 
   service.router().Add(http::Verb::get, "/messages/poll/stats",

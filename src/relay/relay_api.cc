@@ -1,5 +1,6 @@
 #include "relay/relay_api.h"
 
+#include "relay/connection_slots.h"
 #include "relay/device_codes.h"
 #include "relay/device_sessions.h"
 #include "relay/poll_manager.h"
@@ -24,8 +25,15 @@ RelayApi::RelayApi(RelayDeps deps, RelayOptions options)
           deps_.jwt.DeriveKey("device-page-session"), deps_.jwt.DeriveKey("device-page-csrf"),
           deps_.kv, deps_.clock, options_.device_page_session_minutes * 60)),
       own_rate_limiter_(deps_.rate_limiter ? nullptr
-                                           : std::make_unique<LocalRateLimiter>(deps_.clock)),
-      rate_limiter_(deps_.rate_limiter ? deps_.rate_limiter : own_rate_limiter_.get()) {}
+                        : deps_.shared_limits
+                            ? std::unique_ptr<RateLimiter>(
+                                  std::make_unique<SharedRateLimiter>(*deps_.shared_limits))
+                            : std::make_unique<LocalRateLimiter>(deps_.clock)),
+      rate_limiter_(deps_.rate_limiter ? deps_.rate_limiter : own_rate_limiter_.get()),
+      slots_(std::make_shared<ConnectionSlots>(deps_.shared_limits)) {
+  polls_->SetSlots(slots_);
+  ws_registry_->SetSlots(slots_);
+}
 
 RelayApi::~RelayApi() = default;
 
@@ -47,6 +55,25 @@ void RelayApi::Shutdown() { polls_->Shutdown(); }
 std::optional<http::Response> RelayApi::RateLimited(std::string_view route, int limit_per_minute,
                                                     const http::RequestContext& ctx) {
   return CheckRateLimit(*rate_limiter_, route, limit_per_minute, ctx);
+}
+
+void RelayApi::ThenIfAllowed(const http::RequestContextPtr& ctx, std::string_view route,
+                             int limit_per_minute, std::string_view quota_route,
+                             const std::string& user_id, int quota_limit, int cost,
+                             const http::Responder& respond, std::function<void()> proceed) {
+  CheckRateLimitAsync(
+      *rate_limiter_, route, limit_per_minute, *ctx,
+      [this, ctx, quota_route = std::string(quota_route), user_id, quota_limit, cost, respond,
+       proceed = std::move(proceed)](std::optional<http::Response> limited) mutable {
+        if (limited) return respond(std::move(*limited));
+        CheckUserQuotaAsync(*rate_limiter_, quota_route, user_id, quota_limit, cost,
+                            ctx->executor,
+                            [respond, proceed = std::move(proceed)](
+                                std::optional<http::Response> over) {
+                              if (over) return respond(std::move(*over));
+                              proceed();
+                            });
+      });
 }
 
 }  // namespace magnetar::relay

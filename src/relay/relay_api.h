@@ -19,6 +19,7 @@
 #include "auth/user_store.h"
 #include "core/broker.h"
 #include "core/kv_store.h"
+#include "core/shared_limits.h"
 #include "core/topic_catalog.h"
 #include "common/metrics.h"
 #include "http/http_service.h"
@@ -65,6 +66,7 @@ struct RelayOptions {
 };
 
 class RateLimiter;
+class ConnectionSlots;
 class RefreshTokens;
 class DeviceCodes;
 class DevicePageSessions;
@@ -79,13 +81,18 @@ struct RelayDeps {
   net::BlockingPool& blocking;
   net::ConnectionTracker& tracker;
   const Clock& clock;
-  // Shared request counters (e.g. cluster-wide); null = a process-local LocalRateLimiter.
+  // Request counters to use instead of the default (e.g. --rate-limits off); null = the default:
+  // a SharedRateLimiter on `shared_limits` when there is one, else a process-local one.
   RateLimiter* rate_limiter = nullptr;
+  // The engine's cluster-wide counters (redis://); null = one node, caps and limits in memory.
+  core::SharedLimits* shared_limits = nullptr;
 };
 
 class PollManager;
 class WsRegistry;
 struct MessageRequest;
+struct PollRequest;
+class IdempotencyGate;
 
 class RelayApi {
  public:
@@ -109,12 +116,26 @@ class RelayApi {
   void RegisterWebSocket(http::HttpService& service);
   void RegisterDevice(http::HttpService& service);
   void RegisterOps(http::HttpService& service);  // /metrics, /ui (ops_routes.cc)
+  void PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
+                      const http::RequestContextPtr& ctx, auth::User user, MessageRequest request,
+                      const std::string& scoped, const std::string& fingerprint,
+                      http::Responder respond);
+  void Refresh(const std::string& wire, const http::Responder& respond);
+  void Park(const http::RequestContextPtr& ctx, std::string user_id, PollRequest request,
+            const http::Responder& respond);
   void PublishBulk(const auth::User& user, std::vector<MessageRequest> requests,
                    std::function<void(http::Response, bool)> finish);
   // Counts the request against `limit_per_minute` for `route` and the peer address; the 429 to
   // send when it is over (spec §5.9, D13). Call after authentication and validation.
   std::optional<http::Response> RateLimited(std::string_view route, int limit_per_minute,
                                             const http::RequestContext& ctx);
+  // The same without waiting on this thread (the request paths): the per-address limit of
+  // `route`, then, when `quota_limit` > 0, the user's quota `quota_route` (`cost` units); then
+  // `proceed()` on ctx's executor, or `respond` with the 429/503. Inline for local counters.
+  void ThenIfAllowed(const http::RequestContextPtr& ctx, std::string_view route,
+                     int limit_per_minute, std::string_view quota_route,
+                     const std::string& user_id, int quota_limit, int cost,
+                     const http::Responder& respond, std::function<void()> proceed);
 
   RelayDeps deps_;
   RelayOptions options_;
@@ -125,6 +146,7 @@ class RelayApi {
   std::unique_ptr<DevicePageSessions> device_sessions_;
   std::unique_ptr<RateLimiter> own_rate_limiter_;  // when deps_ brings none
   RateLimiter* rate_limiter_;
+  std::shared_ptr<ConnectionSlots> slots_;  // per-user WebSocket / long-poll caps, cluster-wide
   metrics::CallbackHandle connections_gauge_;  // magnetar_connections_open
 };
 

@@ -51,6 +51,29 @@ void AppendSessionJson(std::string& out, const RefreshTokenRecord& r) {
   out.push_back('}');
 }
 
+// POST /auth/token/refresh after its rate limit: rotate the refresh token, issue a new pair.
+void RelayApi::Refresh(const std::string& wire, const http::Responder& respond) {
+  auto record = refresh_tokens_->CheckForRefresh(wire);
+  if (!record.ok()) return respond(RefreshFailure(record.status()));
+  auto user = deps_.users.GetById(record->user_id);
+  if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
+    return respond(http::InternalErrorResponse());
+  }
+  if (!user.ok() || !user->is_active) {
+    if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
+      return respond(http::InternalErrorResponse());
+    }
+    CountAuthFailure("unknown_user");
+    return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
+  }
+  auto child = refresh_tokens_->Rotate(record->jti);
+  if (!child.ok()) return respond(RefreshFailure(child.status()));
+  TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
+                     options_.access_token_expire_minutes);
+  respond(http::Response::Json(
+      200, TokenIssuer::ResponseJson(issuer.WithRefreshToken(*user, child->wire))));
+}
+
 void RelayApi::RegisterTokens(http::HttpService& service) {
   auto& router = service.router();
 
@@ -64,29 +87,10 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                if (!obj) return respond(errors.ToResponse());
                auto wire = StringField(*obj, "refresh_token", json::array{"body"}, errors, true);
                if (!errors.empty()) return respond(errors.ToResponse());
-               if (auto limited = RateLimited("refresh", options_.rate_limit_refresh, *ctx)) {
-                 return respond(std::move(*limited));
-               }
-
-               auto record = refresh_tokens_->CheckForRefresh(*wire);
-               if (!record.ok()) return respond(RefreshFailure(record.status()));
-               auto user = deps_.users.GetById(record->user_id);
-               if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
-                 return respond(http::InternalErrorResponse());
-               }
-               if (!user.ok() || !user->is_active) {
-                 if (!refresh_tokens_->Revoke(record->jti, RevokeReason::kLogout).ok()) {
-                   return respond(http::InternalErrorResponse());
-                 }
-                 CountAuthFailure("unknown_user");
-                 return respond(Detail(401, "user not found"));  // no WWW-Authenticate (§1.11)
-               }
-               auto child = refresh_tokens_->Rotate(record->jti);
-               if (!child.ok()) return respond(RefreshFailure(child.status()));
-               TokenIssuer issuer(deps_.jwt, *refresh_tokens_, deps_.clock,
-                                  options_.access_token_expire_minutes);
-               respond(http::Response::Json(
-                   200, TokenIssuer::ResponseJson(issuer.WithRefreshToken(*user, child->wire))));
+               ThenIfAllowed(ctx, "refresh", options_.rate_limit_refresh, "", {}, 0, 0, respond,
+                             [this, respond, wire = std::move(*wire)] {
+                               Refresh(wire, respond);
+                             });
              });
 
   router.Add(http::Verb::post, "/auth/token/revoke",

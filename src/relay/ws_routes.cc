@@ -4,6 +4,7 @@
 #include <boost/algorithm/string/trim.hpp>
 
 #include "relay/auth_metrics.h"
+#include "relay/connection_slots.h"
 #include "relay/json_util.h"
 #include "relay/relay_api.h"
 #include "relay/ws_session.h"
@@ -65,14 +66,26 @@ void RelayApi::RegisterWebSocket(http::HttpService& service) {
       return Refuse(std::move(stream), "Permission denied: read permission required");
     }
     const std::string user_id = auth->user.user_id;
-    if (!ws_registry_->TryAcquire(user_id, options_.ws_max_per_user)) {
-      return Refuse(std::move(stream), "Too many concurrent connections");
-    }
-    auto conn = ws::WsConnection::Create(std::move(stream), deps_.tracker, options_.ws);
-    auto session = std::make_shared<RelayWsSession>(deps_, options_, ws_registry_,
-                                                    std::move(auth).value(), std::move(*token),
-                                                    conn->executor());
-    conn->Accept(std::move(ctx->request), "bearer", std::move(session));
+    // The cap holds across the cluster (D13): a slot first (Redis, answered on this connection's
+    // executor; inline with one node), then this process's count.
+    auto held = std::make_shared<net::AnyStream>(std::move(stream));
+    slots_->Acquire(
+        "ws", user_id, options_.ws_max_per_user, ctx->executor,
+        [this, ctx, held, user_id, auth = std::move(auth).value(),
+         token = std::move(*token)](ConnectionSlots::Outcome outcome) mutable {
+          if (outcome == ConnectionSlots::Outcome::kUnavailable) {
+            return ws::RejectUpgrade(std::move(*held),
+                                     Detail(503, "Connection limit service unavailable"));
+          }
+          if (outcome == ConnectionSlots::Outcome::kFull ||
+              !ws_registry_->TryAcquire(user_id, options_.ws_max_per_user)) {
+            return Refuse(std::move(*held), "Too many concurrent connections");
+          }
+          auto conn = ws::WsConnection::Create(std::move(*held), deps_.tracker, options_.ws);
+          auto session = std::make_shared<RelayWsSession>(
+              deps_, options_, ws_registry_, std::move(auth), std::move(token), conn->executor());
+          conn->Accept(std::move(ctx->request), "bearer", std::move(session));
+        });
   });
 }
 

@@ -56,12 +56,16 @@ std::string ErrorFrame(std::string_view code, std::string_view message) {
 bool WsRegistry::TryAcquire(const std::string& user_id, int max) {
   std::lock_guard lock(mutex_);
   int& n = per_user_[user_id];
-  if (n >= max) return false;
+  if (n >= max) {
+    if (slots_) slots_->Release("ws", user_id);
+    return false;
+  }
   ++n;
   return true;
 }
 
 void WsRegistry::Release(const std::string& user_id) {
+  if (slots_) slots_->Release("ws", user_id);
   std::lock_guard lock(mutex_);
   if (auto it = per_user_.find(user_id); it != per_user_.end() && --it->second <= 0) {
     per_user_.erase(it);
@@ -112,12 +116,24 @@ void RelayWsSession::ArmTokenChecks() {
     if (self->deps_.clock.NowSeconds() >= self->auth_.claims.exp) {
       return self->CloseWith(kCloseTokenInvalid, "Token expired");
     }
-    auto current = self->deps_.authenticator.Authenticate(self->token_);
-    if (!current.ok()) return self->CloseWith(kCloseTokenInvalid, current.status().message());
-    if (!current->user.Has(auth::Permission::kRead)) {
-      return self->CloseWith(kCloseTokenInvalid, "Permission denied: read permission required");
-    }
-    self->ArmTokenChecks();
+    // The deny-list and user reads are store round trips (Redis: two per socket per check): on
+    // the blocking pool when the engine blocks, so many sockets' checks never stall this thread.
+    const auth::Authenticator& authenticator = self->deps_.authenticator;
+    RunStoreWork(
+        self->deps_, self->token_timer_.get_executor(),
+        [&authenticator, token = self->token_] { return authenticator.Authenticate(token); },
+        [weak](Result<auth::AuthContext> current) {
+          auto self = weak.lock();
+          if (!self || self->closed_) return;
+          if (!current.ok()) {
+            return self->CloseWith(kCloseTokenInvalid, current.status().message());
+          }
+          if (!current->user.Has(auth::Permission::kRead)) {
+            return self->CloseWith(kCloseTokenInvalid,
+                                   "Permission denied: read permission required");
+          }
+          self->ArmTokenChecks();
+        });
   });
 }
 

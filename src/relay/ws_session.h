@@ -19,6 +19,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "relay/connection_slots.h"
 #include "relay/json_util.h"
 #include "relay/relay_api.h"
 #include "relay/ws_frames.h"
@@ -28,10 +29,15 @@ namespace magnetar::relay {
 // Per-user count of open relay WebSockets (the ws_max_per_user cap). Thread-safe.
 class WsRegistry {
  public:
+  // The cluster-wide caps (connection_slots.h); set once, before any TryAcquire.
+  void SetSlots(std::shared_ptr<ConnectionSlots> slots) { slots_ = std::move(slots); }
+  // Counts one socket of `user_id` in this process (false at `max`). The "ws" slot the caller
+  // acquired for it is given back by Release, or at once on false.
   bool TryAcquire(const std::string& user_id, int max);
   void Release(const std::string& user_id);
 
  private:
+  std::shared_ptr<ConnectionSlots> slots_;
   std::mutex mutex_;
   std::unordered_map<std::string, int> per_user_;
 };

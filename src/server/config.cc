@@ -189,6 +189,10 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--redis-tls-cert", c.redis_tls_cert,
       "rediss:// storage: PEM client certificate, when Redis requires one (tls-auth-clients)");
   opt("--redis-tls-key", c.redis_tls_key, "rediss:// storage: PEM private key of --redis-tls-cert");
+  opt("--slot-lease-seconds", c.slot_lease_seconds,
+      "redis:// storage: a node's connection slots (per-user WebSocket and long-poll caps, "
+      "counted cluster-wide) are freed this long after the node dies")
+      ->check(CLI::Range(1, 3600));
   opt("--tls-handshake-timeout", c.tls_handshake_timeout_seconds,
       "Seconds a client has to complete its TLS handshake")
       ->check(CLI::Range(1, 300));

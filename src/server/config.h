@@ -21,6 +21,9 @@ struct ServeConfig {
   std::string redis_tls_ca;
   std::string redis_tls_cert;
   std::string redis_tls_key;
+  // redis:// storage: how long a node's hold on its connection slots (the cluster-wide
+  // --ws-max-per-user / --poll-max-per-user caps) outlives the node; renewed every third of it.
+  int slot_lease_seconds = 15;
   int sync_interval_ms = 10;                // rocksdb: WAL sync period (batch; records aside)
   size_t threads = 0;  // 0 = one per core
   size_t blocking_threads = 2;

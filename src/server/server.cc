@@ -76,6 +76,7 @@ struct Server::Impl {
   std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
   std::unique_ptr<core::ClusterBus> bus;  // several nodes on one store; else null
+  std::shared_ptr<core::SharedLimits> limits;  // cluster-wide limits and caps; else null
   std::function<void()> close_storage;
   std::string storage_description;
   std::unique_ptr<core::Broker> broker;
@@ -120,6 +121,7 @@ Status Server::Impl::BuildStorage() {
   cursors = std::move(built->cursors);
   users = std::move(built->users);
   bus = std::move(built->bus);
+  limits = std::move(built->limits);
   close_storage = std::move(built->close);
   storage_description = std::move(built->description);
   return Status::Ok();
@@ -280,6 +282,7 @@ Status Server::Start() {
   relay_options.ws.dropped_frames = &relay_ws_metrics.dropped;
   relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
                         *s.jwt,    *s.blocking, s.tracker, s.clock};
+  deps.shared_limits = s.limits.get();
   if (!s.config.rate_limits) {
     // Every rate check of the relay goes through this limiter: none refuses anything.
     s.no_rate_limits = std::make_unique<relay::UnlimitedRateLimiter>();
@@ -307,7 +310,10 @@ Status Server::Start() {
   s.pulsar_ws->Register(*s.http);
 
   if (s.config.eftl_port >= 0) {
-    if (s.config.rate_limits) {
+    if (s.config.rate_limits && s.limits) {
+      // The same cluster-wide windows as the relay's (the check runs on the blocking pool).
+      s.eftl_login_limiter = std::make_unique<relay::SharedRateLimiter>(*s.limits);
+    } else if (s.config.rate_limits) {
       s.eftl_login_limiter = std::make_unique<relay::LocalRateLimiter>(s.clock);
     } else {
       s.eftl_login_limiter = std::make_unique<relay::UnlimitedRateLimiter>();
@@ -318,6 +324,11 @@ Status Server::Start() {
       eftl::LoginOutcome out;
       const int limit = s.config.rate_limit_login;
       auto decision = s.eftl_login_limiter->Hit("eftl-login", client, limit);
+      if (decision.unavailable) {
+        out.kind = eftl::LoginOutcome::Kind::kError;
+        out.detail = "rate limit service unavailable";
+        return out;
+      }
       if (!decision.allowed) {
         out.kind = eftl::LoginOutcome::Kind::kRateLimited;
         out.detail = "rate limit exceeded: " + std::to_string(limit) + " per 1 minute";

@@ -15,6 +15,7 @@
 #include "storage/redis/redis_engine.h"
 #include "storage/redis/redis_message_store.h"
 #include "storage/redis/redis_record_stores.h"
+#include "storage/redis/redis_shared_limits.h"
 #include "storage/redis/redis_url.h"
 
 namespace magnetar::server {
@@ -79,6 +80,8 @@ Result<Storage> BuildRedis(const ServeConfig& config, const Clock& clock) {
   std::shared_ptr<storage::RedisEngine> shared = std::move(engine).value();
   auto bus = storage::RedisClusterBus::Start(shared);
   storage::RedisClusterBus* bus_ptr = bus.get();
+  auto limits = storage::RedisSharedLimits::Start(
+      shared, std::chrono::milliseconds(int64_t{config.slot_lease_seconds} * 1000));
 
   Storage s;
   s.messages = std::make_unique<storage::RedisMessageStore>(shared);
@@ -87,10 +90,12 @@ Result<Storage> BuildRedis(const ServeConfig& config, const Clock& clock) {
   s.cursors = std::make_unique<storage::RedisCursorStore>(shared);
   s.users = std::make_unique<storage::RedisUserStore>(shared);
   s.bus = std::move(bus);
+  s.limits = limits;
   // The bus first (no delivery after it), then the connections (waiting appends fail, their
   // callbacks run) and the engine's threads.
-  s.close = [bus_ptr, shared] {
+  s.close = [bus_ptr, limits, shared] {
     bus_ptr->Stop();
+    limits->Stop();
     shared->Stop();
   };
   s.description = "redis at " + shared->endpoint().Describe();  // no password in it

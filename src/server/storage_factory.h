@@ -23,6 +23,7 @@
 #include "core/cursor_store.h"
 #include "core/kv_store.h"
 #include "core/message_store.h"
+#include "core/shared_limits.h"
 #include "core/topic_catalog.h"
 #include "server/config.h"
 
@@ -35,6 +36,8 @@ struct Storage {
   std::unique_ptr<core::CursorStore> cursors;
   std::unique_ptr<auth::UserStore> users;
   std::unique_ptr<core::ClusterBus> bus;  // null: one node (fan-out stays in the process)
+  // Counters every node shares (rate limits, per-user caps); null: one node, counted in memory.
+  std::shared_ptr<core::SharedLimits> limits;
   std::function<void()> close;  // idempotent
   std::string description;      // for the start-up log line, e.g. "rocksdb at ./data (fsync)"
 };

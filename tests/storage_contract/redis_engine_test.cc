@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "storage/redis/redis_cluster_bus.h"
+#include "storage/redis/redis_shared_limits.h"
 #include "storage/redis/redis_url.h"
 #include "tests/storage_contract/engines.h"
 #include "tests/storage_contract/redis_test_server.h"
@@ -200,6 +201,143 @@ TEST(RedisOpenTest, RedissToAPlainRedisFailsTheHandshake) {
   ASSERT_FALSE(engine.ok());
   EXPECT_NE(engine.status().message().find("TLS handshake"), std::string::npos)
       << engine.status().message();
+}
+
+// --- Shared limits (D13): rate windows and connection slots that hold across nodes ---
+
+using WindowDecision = core::SharedLimits::WindowDecision;
+
+Result<WindowDecision> CountSync(core::SharedLimits& limits, const std::string& key, int64_t limit,
+                                 int64_t cost, int64_t window_ms = 60000) {
+  std::promise<Result<WindowDecision>> done;
+  auto future = done.get_future();
+  limits.CountInWindow(key, limit, cost, window_ms,
+                       [&done](Result<WindowDecision> r) { done.set_value(std::move(r)); });
+  return future.get();
+}
+
+Result<bool> AcquireSync(core::SharedLimits& limits, const std::string& key, int64_t cap) {
+  std::promise<Result<bool>> done;
+  auto future = done.get_future();
+  limits.AcquireSlot(key, cap, [&done](Result<bool> r) { done.set_value(std::move(r)); });
+  return future.get();
+}
+
+class RedisSharedLimitsTest : public RedisEngineTest {
+ protected:
+  std::shared_ptr<storage::RedisSharedLimits> Limits(TestEngine& node,
+                                                     std::chrono::milliseconds lease) {
+    auto limits = storage::RedisSharedLimits::Start(node.redis, lease);
+    started_.push_back(limits);
+    engines_.push_back(node.redis);
+    return limits;
+  }
+  // As the server does: the limits, then the engines (their io threads end here, not in a
+  // destructor that the last reference might run on that very thread).
+  void TearDown() override {
+    for (auto& l : started_) l->Stop();
+    for (auto& e : engines_) e->Stop();
+  }
+  std::vector<std::shared_ptr<storage::RedisEngine>> engines_;
+  std::vector<std::shared_ptr<storage::RedisSharedLimits>> started_;
+};
+
+TEST_F(RedisSharedLimitsTest, AWindowIsSharedByEveryNode) {
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  auto a = Limits(*node_a_, std::chrono::seconds(15));
+  auto b = Limits(*node_b, std::chrono::seconds(15));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(CountSync(*a, "publish:1.2.3.4", 5, 1)->allowed);
+  EXPECT_TRUE(CountSync(*b, "publish:1.2.3.4", 5, 1)->allowed);
+  // A cost that would pass the limit is refused and counts nothing; one that fits passes.
+  EXPECT_FALSE(CountSync(*b, "publish:1.2.3.4", 5, 2)->allowed);
+  EXPECT_TRUE(CountSync(*b, "publish:1.2.3.4", 5, 0)->allowed);  // asking: one left
+  EXPECT_TRUE(CountSync(*b, "publish:1.2.3.4", 5, 1)->allowed);
+  for (auto* node : {a.get(), b.get()}) {
+    auto refused = CountSync(*node, "publish:1.2.3.4", 5, 1);
+    ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+    EXPECT_FALSE(refused->allowed);
+    EXPECT_GT(refused->retry_after_ms, 0);
+    EXPECT_LE(refused->retry_after_ms, 60000);
+  }
+  EXPECT_FALSE(CountSync(*a, "publish:1.2.3.4", 5, 0)->allowed);  // asking, when full
+  // Another key (client, route) has its own window.
+  EXPECT_TRUE(CountSync(*b, "publish:5.6.7.8", 5, 1)->allowed);
+}
+
+TEST_F(RedisSharedLimitsTest, AWindowEndsAndStartsAgain) {
+  auto a = Limits(*node_a_, std::chrono::seconds(15));
+  EXPECT_TRUE(CountSync(*a, "login:x", 1, 1, 200)->allowed);
+  EXPECT_FALSE(CountSync(*a, "login:x", 1, 1, 200)->allowed);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(CountSync(*a, "login:x", 1, 1, 200)->allowed);
+}
+
+TEST_F(RedisSharedLimitsTest, SlotsAreCappedAcrossNodesAndComeBackOnRelease) {
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  auto a = Limits(*node_a_, std::chrono::seconds(15));
+  auto b = Limits(*node_b, std::chrono::seconds(15));
+  EXPECT_TRUE(*AcquireSync(*a, "ws:u1", 2));
+  EXPECT_TRUE(*AcquireSync(*b, "ws:u1", 2));
+  EXPECT_FALSE(*AcquireSync(*a, "ws:u1", 2));
+  EXPECT_FALSE(*AcquireSync(*b, "ws:u1", 2));
+  EXPECT_TRUE(*AcquireSync(*a, "ws:u2", 2));  // another user
+  b->ReleaseSlot("ws:u1");
+  b->ReleaseSlot("ws:u1");  // never held twice: ignored, a's slot stays counted
+  // The release is sent on b's connection, without a reply to wait for: a sees it shortly.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool taken = false;
+  while (!taken && std::chrono::steady_clock::now() < deadline) {
+    taken = *AcquireSync(*a, "ws:u1", 2);
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(taken);
+  EXPECT_FALSE(*AcquireSync(*b, "ws:u1", 2));
+  EXPECT_FALSE(*AcquireSync(*a, "ws:u1", 2));
+}
+
+TEST_F(RedisSharedLimitsTest, ALiveNodeKeepsItsSlotsADeadOnesComeFreeAfterTheLease) {
+  auto node_b = SecondNode();
+  ASSERT_TRUE(node_b);
+  const auto lease = std::chrono::milliseconds(400);
+  auto a = Limits(*node_a_, lease);
+  auto b = Limits(*node_b, lease);
+  EXPECT_TRUE(*AcquireSync(*a, "poll:u1", 2));
+  EXPECT_TRUE(*AcquireSync(*b, "poll:u1", 2));
+  // Both renew their leases: after several leases the slots are still held.
+  std::this_thread::sleep_for(lease * 3);
+  EXPECT_FALSE(*AcquireSync(*a, "poll:u1", 2));
+  // b stops renewing (a node that died): once its lease is over, its slot is free again.
+  b->Stop();
+  node_b.reset();
+  const auto deadline = std::chrono::steady_clock::now() + lease * 5;
+  bool freed = false;
+  while (!freed && std::chrono::steady_clock::now() < deadline) {
+    freed = *AcquireSync(*a, "poll:u1", 2);
+    if (!freed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(freed);
+  EXPECT_FALSE(*AcquireSync(*a, "poll:u1", 2));  // a's two
+}
+
+TEST_F(RedisSharedLimitsTest, RedisDownIsUnavailableNotAllowed) {
+  auto a = Limits(*node_a_, std::chrono::seconds(15));
+  ASSERT_TRUE(StopTestRedis().ok());
+  auto window = CountSync(*a, "publish:x", 5, 1);
+  auto slot = AcquireSync(*a, "ws:x", 2);
+  ASSERT_TRUE(StartTestRedis().ok());
+  ASSERT_FALSE(window.ok());
+  EXPECT_EQ(window.status().code(), StatusCode::kUnavailable);
+  ASSERT_FALSE(slot.ok());
+  EXPECT_EQ(slot.status().code(), StatusCode::kUnavailable);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!node_a_->redis->Health().ok() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto again = CountSync(*a, "publish:x", 5, 1);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->allowed);
 }
 
 }  // namespace

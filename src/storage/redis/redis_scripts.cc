@@ -207,10 +207,84 @@ return 1
   return s;
 }
 
+const Script& WindowCountScript() {
+  static const Script s = Make("window_count", R"lua(
+local limit, cost, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n + math.max(cost, 1) > limit then
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 0 then left = window end
+  return {0, left}
+end
+if cost == 0 then return {1, 0} end
+redis.call('INCRBY', KEYS[1], cost)
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], window) end
+return {1, 0}
+)lua");
+  return s;
+}
+
+// Slot hashes: the whole key also expires (twice the lease after its last use), so the hash of a
+// user nobody holds slots for goes away by itself.
+const Script& SlotAcquireScript() {
+  static const Script s = Make("slot_acquire", R"lua(
+local node, cap, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local h = redis.call('HGETALL', KEYS[1])
+local total, mine = 0, 0
+for i = 1, #h, 2 do
+  local c, e = string.match(h[i + 1], '^(%d+):(%d+)$')
+  c, e = tonumber(c), tonumber(e)
+  if c == nil or e <= now then
+    redis.call('HDEL', KEYS[1], h[i])
+  else
+    total = total + c
+    if h[i] == node then mine = c end
+  end
+end
+if total >= cap then return 0 end
+redis.call('HSET', KEYS[1], node, (mine + 1) .. ':' .. (now + lease))
+redis.call('PEXPIRE', KEYS[1], lease * 2)
+return 1
+)lua");
+  return s;
+}
+
+const Script& SlotReleaseScript() {
+  static const Script s = Make("slot_release", R"lua(
+local node, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HGET', KEYS[1], node)
+if not v then return 0 end
+local c = tonumber(string.match(v, '^(%d+):') or '0')
+if c <= 1 then
+  redis.call('HDEL', KEYS[1], node)
+else
+  redis.call('HSET', KEYS[1], node, (c - 1) .. ':' .. (now + lease))
+end
+return 1
+)lua");
+  return s;
+}
+
+const Script& SlotRenewScript() {
+  static const Script s = Make("slot_renew", R"lua(
+local node, count, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if count <= 0 then
+  redis.call('HDEL', KEYS[1], node)
+  return 0
+end
+redis.call('HSET', KEYS[1], node, count .. ':' .. (now + lease))
+redis.call('PEXPIRE', KEYS[1], lease * 2)
+return 1
+)lua");
+  return s;
+}
+
 std::vector<const Script*> AllScripts() {
-  return {&AppendScript(),    &SweepScript(),     &SetRetentionScript(),
-          &DeleteTopicScript(), &StatsScript(),   &KvWriteScript(),
-          &UserCreateScript(), &UserDeleteScript(), &HashUpdateScript()};
+  return {&AppendScript(),      &SweepScript(),       &SetRetentionScript(),
+          &DeleteTopicScript(), &StatsScript(),       &KvWriteScript(),
+          &UserCreateScript(),  &UserDeleteScript(),  &HashUpdateScript(),
+          &WindowCountScript(), &SlotAcquireScript(), &SlotReleaseScript(),
+          &SlotRenewScript()};
 }
 
 }  // namespace magnetar::storage::redis

@@ -38,6 +38,18 @@ const Script& UserCreateScript();
 const Script& UserDeleteScript();
 // KEYS hash; ARGV field, value. Sets only an existing field: 1 set, 0 not found.
 const Script& HashUpdateScript();
+// KEYS counter; ARGV limit, cost, window ms. Fixed window: adds cost unless count + cost > limit
+// (cost 0 only asks). Returns {1, 0} when allowed, {0, ms until the window ends} when not.
+const Script& WindowCountScript();
+// KEYS slots hash (field node id -> "<count>:<lease expiry ms>"); ARGV node, cap, now ms, lease
+// ms. Drops expired leases, then takes one slot for the node if fewer than cap are held: 1 or 0.
+const Script& SlotAcquireScript();
+// KEYS slots hash; ARGV node, now ms, lease ms. Gives back one of the node's slots.
+const Script& SlotReleaseScript();
+// KEYS slots hash; ARGV node, count, now ms, lease ms. Renews the node's lease and sets its
+// count to the node's own (which repairs a lost release, or a field dropped while the node was
+// cut off from Redis longer than the lease).
+const Script& SlotRenewScript();
 
 std::vector<const Script*> AllScripts();
 
