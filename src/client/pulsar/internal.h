@@ -51,6 +51,8 @@ class ClientImpl {
   ClientOptions options_;
   ServiceUrl service_url_;
   std::shared_ptr<TokenSource> tokens_;
+  // Built once, from options_.tls, for every pulsar+ssl:// connection.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;
   std::vector<std::weak_ptr<ProducerImpl>> producers_;
   std::vector<std::weak_ptr<ConsumerImpl>> consumers_;
@@ -141,11 +143,28 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   std::string name_copy_;  // producer_name_ for other threads (under slots_mutex_)
 };
 
+// A partitioned consumer's wake-up: every partition's queue bumps `count` when it grows or closes,
+// so receive() can wait for any of them.
+struct Arrivals {
+  std::mutex mutex;
+  std::condition_variable cv;
+  uint64_t count = 0;
+  void bump() {
+    {
+      std::lock_guard lock(mutex);
+      ++count;
+    }
+    cv.notify_all();
+  }
+};
+
 class ConsumerImpl : public ConsumerSink, public std::enable_shared_from_this<ConsumerImpl> {
  public:
   ConsumerImpl(ClientImpl* client, ConsumerOptions options);
 
   const ConsumerOptions& options() const { return options_; }
+  // Before start(): who else hears about arrivals (a partitioned consumer).
+  void set_arrivals(std::shared_ptr<Arrivals> arrivals) { arrivals_ = std::move(arrivals); }
 
   boost::asio::awaitable<void> start();
   boost::asio::awaitable<void> seek(std::optional<MessageId> id, uint64_t publish_time);
@@ -180,6 +199,7 @@ class ConsumerImpl : public ConsumerSink, public std::enable_shared_from_this<Co
   bool closed_ = false;
   bool reconnecting_ = false;
   Backoff backoff_;
+  std::shared_ptr<Arrivals> arrivals_;
 
   // Shared with application threads.
   std::mutex mutex_;
