@@ -508,10 +508,7 @@ void Producer::send_async(OutgoingMessage message, SendCallback done) {
     raw->release_slot();
     if (done) done(r);
   };
-  asio::post(client_->executor(),
-             [impl, message = std::move(message), release = std::move(release)]() mutable {
-               impl->send(std::move(message), std::move(release));
-             });
+  impl->send_from_app(std::move(message), std::move(release));
 }
 
 MessageId Producer::send(OutgoingMessage message) {

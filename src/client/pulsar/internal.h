@@ -84,6 +84,9 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   // In-flight accounting for send_async's back-pressure (any thread).
   void acquire_slot();
   void release_slot();
+  // From an application thread: queued for send() on the I/O thread. One post drains everything
+  // queued until it runs (a post per message was a fifth of the client's CPU in batched produce).
+  void send_from_app(OutgoingMessage message, SendCallback done);
 
   void on_receipt(const proto::CommandSendReceipt& receipt) override;
   void on_send_error(const proto::CommandSendError& error) override;
@@ -135,6 +138,13 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   bool batch_timer_armed_ = false;
   Backoff backoff_;
   Waiters progress_;  // flush() waiters: woken when pending_ shrinks
+
+  void drain_inbox();  // I/O thread
+
+  std::mutex inbox_mutex_;
+  std::vector<std::pair<OutgoingMessage, SendCallback>> inbox_;  // guarded by inbox_mutex_
+  bool drain_posted_ = false;                                     // guarded by inbox_mutex_
+  std::vector<std::pair<OutgoingMessage, SendCallback>> draining_;  // I/O thread
 
   mutable std::mutex slots_mutex_;
   std::condition_variable slots_cv_;
