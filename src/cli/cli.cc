@@ -220,8 +220,8 @@ std::optional<int> RunClientCommand(int argc, char** argv) {
   auto add_pulsar_common = [&](CLI::App* cmd, PulsarOptions& p) {
     AddCommon(cmd, common);
     cmd->add_option("--service-url", p.service_url,
-                    "pulsar://host:port (default: MAGNETAR_PULSAR_URL, else the relay host on "
-                    "port 6650)");
+                    "pulsar://host:port, or pulsar+ssl://host:port (trusting --ca-file) "
+                    "(default: MAGNETAR_PULSAR_URL, else the relay host on port 6650)");
     cmd->add_option("--token", p.token,
                     "Access token (default: MAGNETAR_TOKEN, else the stored credentials)");
     cmd->add_option("--timeout", p.timeout, "Seconds for connecting, registering and each send")

@@ -52,6 +52,8 @@ mp::ClientOptions ClientOptionsFor(Session& session, const PulsarOptions& o) {
   }
   c.operation_timeout = std::chrono::seconds(o.timeout);
   c.connect_timeout = std::chrono::seconds(o.timeout);
+  // pulsar+ssl://: the same trust as https:// (--ca-file, --insecure-skip-tls-verify).
+  c.tls = session.tls();
   return c;
 }
 

@@ -3,6 +3,7 @@
 // TopicCatalog: the topic records (who owns which name, with what description). Engines implement
 // it next to their MessageStore.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,9 @@ struct TopicRecord {
   std::string name;
   UnixMicros created_at = 0;
   std::optional<std::string> description;
+  // A Pulsar partitioned topic (spec/pulsar-binary.md §7): 0 = not partitioned; N = the topic
+  // stands for the topics `<name>-partition-0..N-1` (each with its own record once used).
+  uint32_t partitions = 0;
 
   TopicKey key() const { return {owner_id, name}; }
 };

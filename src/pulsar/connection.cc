@@ -11,6 +11,7 @@
 #include "pulsar/message_codec.h"
 #include "pulsar/connection_internal.h"
 #include "pulsar/pulsar_service.h"
+#include "pulsar/tenants.h"
 
 namespace magnetar::pulsar {
 
@@ -79,11 +80,14 @@ Status EnsureTopic(core::TopicCatalog& topics, const core::TopicKey& key, const 
 
 }  // namespace
 
-Connection::Connection(PulsarService& service, asio::ip::tcp::socket socket)
+Connection::Connection(PulsarService& service, asio::ip::tcp::socket socket,
+                       asio::ssl::context* tls)
     : service_(service),
       socket_(std::move(socket)),
       keepalive_(socket_.get_executor()),
-      auth_timer_(socket_.get_executor()) {}
+      auth_timer_(socket_.get_executor()) {
+  if (tls) tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls);
+}
 
 Connection::~Connection() = default;
 
@@ -92,8 +96,29 @@ void Connection::Start() {
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   last_heard_ = std::chrono::steady_clock::now();
+  if (tls_) return StartTls();
   ArmKeepAlive();
   DoRead();
+}
+
+void Connection::StartTls() {
+  // The handshake timer is auth_timer_: no token expiry is armed before CONNECT.
+  auth_timer_.expires_after(std::chrono::seconds(std::max(1, service_.options().tls_handshake_seconds)));
+  auth_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && !self->closed_) self->Close("TLS handshake timed out");
+  });
+  tls_->async_handshake(asio::ssl::stream_base::server,
+                        [self = shared_from_this()](boost::system::error_code ec) {
+                          if (self->closed_) return;
+                          self->auth_timer_.cancel();
+                          if (ec) {
+                            Logger("pulsar")->debug("TLS handshake failed: {}", ec.message());
+                            return self->Close("TLS handshake failed");
+                          }
+                          self->last_heard_ = std::chrono::steady_clock::now();
+                          self->ArmKeepAlive();
+                          self->DoRead();
+                        });
 }
 
 void Connection::Shutdown() {
@@ -103,10 +128,11 @@ void Connection::Shutdown() {
 void Connection::DoRead() {
   if (closed_) return;
   read_chunk_.resize(kReadChunk);
-  socket_.async_read_some(asio::buffer(read_chunk_),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  auto on_read = [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+    self->OnRead(ec, n);
+  };
+  if (tls_) return tls_->async_read_some(asio::buffer(read_chunk_), std::move(on_read));
+  socket_.async_read_some(asio::buffer(read_chunk_), std::move(on_read));
 }
 
 void Connection::OnRead(boost::system::error_code ec, size_t n) {
@@ -216,13 +242,14 @@ void Connection::Flush() {
   write_in_flight_ = true;
   writing_.swap(out_);
   out_.clear();
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                      self->write_in_flight_ = false;
-                      self->writing_.clear();
-                      if (ec) return self->Close(ec.message());
-                      self->Flush();
-                    });
+  auto on_written = [self = shared_from_this()](boost::system::error_code ec, size_t) {
+    self->write_in_flight_ = false;
+    self->writing_.clear();
+    if (ec) return self->Close(ec.message());
+    self->Flush();
+  };
+  if (tls_) return asio::async_write(*tls_, asio::buffer(writing_), std::move(on_written));
+  asio::async_write(socket_, asio::buffer(writing_), std::move(on_written));
 }
 
 void Connection::Close(const std::string& why) {
@@ -234,7 +261,11 @@ void Connection::Close(const std::string& why) {
   // small frame on a fresh socket buffer always fits; never wait for a client that is not reading.
   if (!out_.empty() && !write_in_flight_) {
     socket_.non_blocking(true, ignored);
-    socket_.write_some(asio::buffer(out_), ignored);
+    if (tls_) {
+      tls_->write_some(asio::buffer(out_), ignored);
+    } else {
+      socket_.write_some(asio::buffer(out_), ignored);
+    }
   }
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -383,7 +414,12 @@ void Connection::HandleLookup(const proto::CommandLookupTopic& c) {
   } else {
     // One broker owns every topic: always "connect here".
     r->set_response(proto::CommandLookupTopicResponse::Connect);
-    r->set_brokerserviceurl(service_.BrokerUrl());
+    // With TLS, both (as Java's broker): a client on pulsar+ssl:// takes the TLS one. Without a
+    // plain listener the TLS URL is the only one (clients that read only brokerServiceUrl).
+    const std::string plain_url = service_.BrokerUrl();
+    const std::string tls_url = service_.BrokerUrlTls();
+    r->set_brokerserviceurl(plain_url.empty() ? tls_url : plain_url);
+    if (!tls_url.empty()) r->set_brokerserviceurltls(tls_url);
     r->set_authoritative(true);
     r->set_proxy_through_service_url(false);
   }
@@ -391,59 +427,98 @@ void Connection::HandleLookup(const proto::CommandLookupTopic& c) {
 }
 
 void Connection::HandlePartitionedMetadata(const proto::CommandPartitionedTopicMetadata& c) {
-  proto::BaseCommand reply = MakeCommand(Type::PARTITIONED_METADATA_RESPONSE);
-  auto* r = reply.mutable_partitionmetadataresponse();
-  r->set_request_id(c.request_id());
-  std::string error;
-  if (!ParsePulsarTopic(c.topic(), &error)) {
+  const uint64_t request_id = c.request_id();
+  auto fail = [this, request_id](proto::ServerError error, const std::string& message) {
+    proto::BaseCommand reply = MakeCommand(Type::PARTITIONED_METADATA_RESPONSE);
+    auto* r = reply.mutable_partitionmetadataresponse();
+    r->set_request_id(request_id);
     r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
-    r->set_error(proto::InvalidTopicName);
-    r->set_message(error);
-  } else {
-    // Topics are not partitioned here (a client may still use `T-partition-i` names directly).
-    r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
-    r->set_partitions(0);
-  }
-  Send(reply);
+    r->set_error(error);
+    r->set_message(message);
+    Send(reply);
+  };
+  std::string error;
+  auto name = ParsePulsarTopic(c.topic(), &error);
+  if (!name) return fail(proto::InvalidTopicName, error);
+  struct Answer {
+    std::optional<proto::ServerError> error;
+    std::string message;
+    uint32_t partitions = 0;
+  };
+  const bool may_create = !c.has_metadata_auto_creation_enabled() || c.metadata_auto_creation_enabled();
+  paused_ = true;
+  RunStoreWork(
+      service_.deps(), socket_.get_executor(),
+      [self = shared_from_this(), name = *name, may_create] {
+        Answer a;
+        TopicResolution where =
+            ResolveTopic(self->service_.deps().users, *self->user_, name, std::nullopt);
+        if (where.error) {
+          a.error = where.error;
+          a.message = std::move(where.message);
+          return a;
+        }
+        // Non-persistent topics and the partitions themselves are never partitioned.
+        if (!name.persistent || PartitionIndex(name.local, nullptr)) return a;
+        auto record = self->service_.deps().topics.Get(where.topic);
+        if (record.ok()) {
+          a.partitions = record->partitions;
+          return a;
+        }
+        if (record.status().code() != StatusCode::kNotFound) {
+          a.error = proto::ServiceNotReady;
+          a.message = record.status().message();
+          return a;
+        }
+        // A new topic: created partitioned when the server says so (allowAutoTopicCreationType
+        // = partitioned), else it stays unknown until a producer or consumer uses it.
+        const uint32_t n = self->service_.options().default_partitions;
+        if (n == 0 || !may_create) return a;
+        core::TopicRecord created{NewUuid4(), where.topic.owner, where.topic.name,
+                                  self->service_.deps().clock.Now(),
+                                  "Auto-created partitioned topic by " + self->user_->username, n};
+        Status st = self->service_.deps().topics.Create(created);
+        if (st.code() == StatusCode::kAlreadyExists) {
+          auto again = self->service_.deps().topics.Get(where.topic);
+          if (again.ok()) a.partitions = again->partitions;
+          return a;
+        }
+        if (!st.ok()) {
+          a.error = proto::PersistenceError;
+          a.message = "Failed to create topic: " + st.message();
+          return a;
+        }
+        a.partitions = n;
+        return a;
+      },
+      [self = shared_from_this(), request_id](Answer a) {
+        if (self->closed_) return;
+        proto::BaseCommand reply = MakeCommand(Type::PARTITIONED_METADATA_RESPONSE);
+        auto* r = reply.mutable_partitionmetadataresponse();
+        r->set_request_id(request_id);
+        if (a.error) {
+          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Failed);
+          r->set_error(*a.error);
+          r->set_message(a.message);
+        } else {
+          r->set_response(proto::CommandPartitionedTopicMetadataResponse::Success);
+          r->set_partitions(a.partitions);
+        }
+        self->Send(reply);
+        self->Resume();
+      });
 }
 
 Connection::Resolved Connection::Resolve(const PulsarTopicName& name,
                                          auth::Permission needed) const {
   Resolved r;
-  const auth::User& user = *user_;
-  if (!user.Has(needed)) {
-    r.error = proto::AuthorizationError;
-    r.message = std::string("Permission '") +
-                (needed == auth::Permission::kWrite ? "write" : "read") + "' required";
-    return r;
-  }
-  std::string owner;
-  if (name.tenant == kPublicTenant || name.tenant == user.username) {
-    owner = user.user_id;
-  } else if (user.Has(auth::Permission::kAdmin)) {
-    auto other = service_.deps().users.GetByUsername(name.tenant);
-    if (!other.ok()) {
-      r.error = other.status().code() == StatusCode::kNotFound ? proto::TopicNotFound
-                                                               : proto::ServiceNotReady;
-      r.message = other.status().code() == StatusCode::kNotFound
-                      ? "Tenant '" + name.tenant + "' not found"
-                      : other.status().message();
-      return r;
-    }
-    owner = other->user_id;
-  } else {
-    r.error = proto::AuthorizationError;
-    r.message = "Not authorized for tenant '" + name.tenant + "'";
-    return r;
-  }
-  if (name.ns != kDefaultNamespace) {
-    r.error = proto::TopicNotFound;
-    r.message = "Namespace '" + name.tenant + "/" + name.ns + "' not found (only 'default' exists)";
-    return r;
-  }
-  r.topic = core::TopicKey{name.persistent ? owner : kNonPersistentOwnerPrefix + owner, name.local};
+  TopicResolution where = ResolveTopic(service_.deps().users, *user_, name, needed);
+  r.error = where.error;
+  r.message = std::move(where.message);
+  r.topic = std::move(where.topic);
+  if (r.error) return r;
   if (name.persistent) {
-    if (Status s = EnsureTopic(service_.deps().topics, r.topic, user.username, service_.deps().clock);
+    if (Status s = EnsureTopic(service_.deps().topics, r.topic, user_->username, service_.deps().clock);
         !s.ok()) {
       r.error = proto::PersistenceError;
       r.message = "Failed to create topic: " + s.message();

@@ -13,11 +13,16 @@
 // handled in order once it is answered (clients pipeline lookups and subscribes right after
 // CONNECT, spec §9). One write in flight; replies produced meanwhile are appended to the next.
 //
+// TLS (pulsar+ssl://): the same connection over an SSL stream layered on the socket; Start()
+// runs the server handshake first (bounded by the options' handshake timeout).
+//
 // Lifecycle: Start() registers with the ConnectionTracker and starts reading; the connection
 // ends on EOF, a read/write error, a protocol error, keep-alive expiry or Shutdown(). Ending
 // releases its producers and detaches its consumers from their subscriptions.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -41,7 +46,9 @@ class PulsarService;
 
 class Connection : public net::Closable, public std::enable_shared_from_this<Connection> {
  public:
-  Connection(PulsarService& service, boost::asio::ip::tcp::socket socket);
+  // `tls`: the server's TLS context for a pulsar+ssl:// connection, null for plain TCP.
+  Connection(PulsarService& service, boost::asio::ip::tcp::socket socket,
+             boost::asio::ssl::context* tls);
   ~Connection() override;
 
   void Start();
@@ -82,6 +89,7 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
   };
 
   void DoRead();
+  void StartTls();
   void OnRead(boost::system::error_code ec, size_t n);
   void ProcessInput();
   // One command. It may pause input (store work in flight) or close the connection.
@@ -125,6 +133,8 @@ class Connection : public net::Closable, public std::enable_shared_from_this<Con
 
   PulsarService& service_;
   boost::asio::ip::tcp::socket socket_;
+  // Over socket_ (a reference: the socket stays the connection's), for pulsar+ssl:// only.
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
   boost::asio::steady_timer keepalive_;
   boost::asio::steady_timer auth_timer_;
   uint64_t tracker_id_ = 0;

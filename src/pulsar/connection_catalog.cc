@@ -4,11 +4,14 @@
 
 #include <boost/asio/post.hpp>
 
+#include <set>
+
 #include "common/log.h"
 #include "common/random.h"
 #include "pulsar/connection_internal.h"
 #include "pulsar/message_codec.h"
 #include "pulsar/pulsar_service.h"
+#include "pulsar/tenants.h"
 
 namespace magnetar::pulsar {
 
@@ -48,7 +51,17 @@ void Connection::HandleTopicsOfNamespace(const proto::CommandGetTopicsOfNamespac
           l.resolved.message = records.status().message();
           return l;
         }
-        for (const auto& rec : *records) l.names.push_back(rec.name);
+        // As Pulsar lists them: a partitioned topic by its partitions (each once, whether or
+        // not it has a record of its own yet), every other topic by its name.
+        std::set<std::string> names;
+        for (const auto& rec : *records) {
+          if (rec.partitions == 0) {
+            names.insert(rec.name);
+            continue;
+          }
+          for (uint32_t i = 0; i < rec.partitions; ++i) names.insert(PartitionName(rec.name, i));
+        }
+        l.names.assign(names.begin(), names.end());
         return l;
       },
       [self = shared_from_this(), request_id, probe](Listing l) {

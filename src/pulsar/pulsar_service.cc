@@ -11,12 +11,32 @@ PulsarService::PulsarService(PulsarDeps deps, PulsarOptions options)
 PulsarService::~PulsarService() = default;
 
 void PulsarService::Accept(boost::asio::ip::tcp::socket socket) {
-  auto conn = std::make_shared<Connection>(*this, std::move(socket));
+  auto conn = std::make_shared<Connection>(*this, std::move(socket), nullptr);
   conn->Start();
 }
 
+void PulsarService::AcceptTls(boost::asio::ip::tcp::socket socket) {
+  auto conn = std::make_shared<Connection>(*this, std::move(socket), options_.tls_context.get());
+  conn->Start();
+}
+
+namespace {
+std::string HostForUrl(const std::string& host) {
+  // A bare IPv6 address goes in brackets (an advertised "[v6]" already has them).
+  return host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host;
+}
+}  // namespace
+
 std::string PulsarService::BrokerUrl() const {
-  return "pulsar://" + options_.advertised_host + ":" + std::to_string(options_.advertised_port);
+  if (options_.advertised_port == 0) return "";
+  return "pulsar://" + HostForUrl(options_.advertised_host) + ":" +
+         std::to_string(options_.advertised_port);
+}
+
+std::string PulsarService::BrokerUrlTls() const {
+  if (options_.advertised_tls_port == 0) return "";
+  return "pulsar+ssl://" + HostForUrl(options_.advertised_host) + ":" +
+         std::to_string(options_.advertised_tls_port);
 }
 
 bool PulsarService::AcquireProducerSlot(const core::TopicKey& topic, bool exclusive) {

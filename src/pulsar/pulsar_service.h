@@ -14,6 +14,7 @@
 // reaches them.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <cstdint>
 #include <map>
@@ -48,10 +49,19 @@ struct PulsarDeps {
 
 struct PulsarOptions {
   std::string server_version = "magnetar";
-  // What LOOKUP answers: pulsar://<advertised_host>:<advertised_port>.
+  // What LOOKUP answers: pulsar://<advertised_host>:<advertised_port>, and with TLS also
+  // pulsar+ssl://<advertised_host>:<advertised_tls_port>.
   std::string advertised_host = "127.0.0.1";
   uint16_t advertised_port = 6650;
+  uint16_t advertised_tls_port = 0;  // 0: no TLS listener
+  // The server's TLS context (net::MakeServerTlsContext) for AcceptTls(); null without TLS.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  int tls_handshake_seconds = 10;
   uint32_t max_message_size = kDefaultMaxMessageSize;
+  // Topics first seen in a PARTITIONED_METADATA request are created with this many partitions
+  // (Pulsar's allowAutoTopicCreationType=partitioned with defaultNumPartitions); 0 = not
+  // partitioned (Pulsar's default, non-partitioned auto-creation).
+  uint32_t default_partitions = 0;
   // PING after this much silence from the client; close after twice as much.
   int keepalive_seconds = 30;
 };
@@ -77,12 +87,15 @@ class PulsarService {
   PulsarService(PulsarDeps deps, PulsarOptions options);
   ~PulsarService();
 
-  // Takes over an accepted socket (on its own io_context).
+  // Takes over an accepted socket (on its own io_context): plain TCP, or TLS (the handshake
+  // first, bounded by tls_handshake_seconds). AcceptTls needs options.tls_context.
   void Accept(boost::asio::ip::tcp::socket socket);
+  void AcceptTls(boost::asio::ip::tcp::socket socket);
 
   const PulsarDeps& deps() const { return deps_; }
   const PulsarOptions& options() const { return options_; }
   std::string BrokerUrl() const;
+  std::string BrokerUrlTls() const;  // empty without TLS
 
   // Producer access modes per topic (Shared / Exclusive), across this protocol's connections.
   // False when `exclusive` is asked and the topic has producers, or the topic has an exclusive one.

@@ -202,6 +202,15 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
   opt("--pulsar-port", c.pulsar_port,
       "Pulsar binary protocol port (0 picks a free port, -1 turns it off)")
       ->check(CLI::Range(-1, 65535));
+  opt("--pulsar-tls-port", c.pulsar_tls_port,
+      "Pulsar binary protocol over TLS (pulsar+ssl://), served only with --tls-cert/--tls-key (0 "
+      "picks a free port, -1 turns it off)")
+      ->check(CLI::Range(-1, 65535));
+  opt("--pulsar-default-partitions", c.pulsar_default_partitions,
+      "Pulsar: new topics a client asks partition metadata for are created with this many "
+      "partitions (Pulsar's allowAutoTopicCreationType=partitioned, defaultNumPartitions); 0 = "
+      "not partitioned")
+      ->check(CLI::Range(0, 4096));
   opt("--advertised-address", c.advertised_address,
       "Pulsar: the host (or host:port) that topic lookups send clients to. Default: --host (or "
       "127.0.0.1 when it is a wildcard) and the Pulsar port");

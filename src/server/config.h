@@ -78,6 +78,12 @@ struct ServeConfig {
   // Pulsar binary protocol (spec/pulsar-binary.md): TCP port (0 picks a free one, -1 = off) and
   // what LOOKUP tells clients to connect to ("host" or "host:port"; empty = --host and the port).
   int pulsar_port = 6650;
+  // The same protocol over TLS (pulsar+ssl://), with --tls-cert/--tls-key; without them there is
+  // no such listener. 0 picks a free port, -1 = off.
+  int pulsar_tls_port = 6651;
+  // Partitions of a topic first seen in a Pulsar partitioned-metadata request (0 = created
+  // unpartitioned, Pulsar's default); PUT /admin/v2/.../partitions creates them explicitly.
+  int pulsar_default_partitions = 0;
   std::string advertised_address;
   // Pulsar WebSocket API (spec/pulsar-websocket.md) on a Pulsar-style port of its own, besides the
   // main port which always serves it: 0 picks a free port, -1 = no second listener.

@@ -23,6 +23,7 @@
 #include "net/io_pool.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "pulsar/admin_routes.h"
 #include "pulsar/pulsar_service.h"
 #include "pulsar_ws/pulsar_ws_api.h"
 #include "relay/password_login.h"
@@ -90,7 +91,10 @@ struct Server::Impl {
   std::unique_ptr<relay::RelayApi> relay;
   std::unique_ptr<pulsar_ws::PulsarWsApi> pulsar_ws;
   std::unique_ptr<pulsar::PulsarService> pulsar;
+  std::unique_ptr<pulsar::AdminDeps> pulsar_admin;  // the /admin/v2 routes' (partitioned topics)
   std::shared_ptr<net::Listener> pulsar_listener;
+  // --pulsar-tls-port: the same service over TLS (only with --tls-cert/--tls-key).
+  std::shared_ptr<net::Listener> pulsar_tls_listener;
   std::unique_ptr<relay::RateLimiter> no_rate_limits;  // --rate-limits off
   std::shared_ptr<net::Listener> listener;
   // --pulsar-ws-port: a second listener on the main HttpService (-1: none).
@@ -308,6 +312,9 @@ Status Server::Start() {
                                          *s.authenticator, *s.blocking, s.tracker, s.clock};
   s.pulsar_ws = std::make_unique<pulsar_ws::PulsarWsApi>(pulsar_ws_deps, pulsar_ws_options);
   s.pulsar_ws->Register(*s.http);
+  s.pulsar_admin = std::make_unique<pulsar::AdminDeps>(pulsar::AdminDeps{
+      *s.broker, *s.topics, *s.users, *s.authenticator, *s.blocking, s.clock});
+  pulsar::RegisterAdminRoutes(*s.http, *s.pulsar_admin);
 
   if (s.config.eftl_port >= 0) {
     if (s.config.rate_limits && s.limits) {
@@ -393,31 +400,52 @@ Status Server::Start() {
                          st.message() + " (--pulsar-ws-port: 0 picks a free port, -1 turns it off)");
     }
   }
-  if (s.config.pulsar_port >= 0) {
+  const bool pulsar_tls = tls && s.config.pulsar_tls_port >= 0;
+  if (s.config.pulsar_port >= 0 || pulsar_tls) {
     // The binary protocol shares the WebSocket API's subscriptions and producer names.
     pulsar::PulsarDeps pulsar_deps{*s.broker,         *s.topics,   *s.users,
                                    *s.authenticator,  *s.blocking, s.tracker,
                                    s.clock,           s.pulsar_ws->subscriptions(),
                                    s.pulsar_ws->producer_names()};
-    s.pulsar_listener = std::make_shared<net::Listener>(
-        *s.io, [&s](boost::asio::ip::tcp::socket socket) { s.pulsar->Accept(std::move(socket)); });
-    if (Status st = s.pulsar_listener->Listen(s.config.host, static_cast<uint16_t>(s.config.pulsar_port));
-        !st.ok()) {
-      return Unavailable("Pulsar port " + std::to_string(s.config.pulsar_port) + ": " + st.message() +
-                         " (--pulsar-port; -1 turns it off)");
+    if (s.config.pulsar_port >= 0) {
+      s.pulsar_listener = std::make_shared<net::Listener>(
+          *s.io, [&s](boost::asio::ip::tcp::socket socket) { s.pulsar->Accept(std::move(socket)); });
+      if (Status st = s.pulsar_listener->Listen(s.config.host, static_cast<uint16_t>(s.config.pulsar_port));
+          !st.ok()) {
+        return Unavailable("Pulsar port " + std::to_string(s.config.pulsar_port) + ": " + st.message() +
+                           " (--pulsar-port; -1 turns it off)");
+      }
+    }
+    if (pulsar_tls) {
+      s.pulsar_tls_listener = std::make_shared<net::Listener>(
+          *s.io, [&s](boost::asio::ip::tcp::socket socket) { s.pulsar->AcceptTls(std::move(socket)); });
+      if (Status st = s.pulsar_tls_listener->Listen(s.config.host,
+                                                    static_cast<uint16_t>(s.config.pulsar_tls_port));
+          !st.ok()) {
+        return Unavailable("Pulsar TLS port " + std::to_string(s.config.pulsar_tls_port) + ": " +
+                           st.message() + " (--pulsar-tls-port; -1 turns it off)");
+      }
     }
     pulsar::PulsarOptions pulsar_options;
     pulsar_options.server_version = std::string("Magnetar ") + kVersion;
+    pulsar_options.default_partitions = static_cast<uint32_t>(s.config.pulsar_default_partitions);
     pulsar_options.advertised_host = s.config.host == "0.0.0.0" || s.config.host == "::"
                                          ? "127.0.0.1"
                                          : s.config.host;
-    pulsar_options.advertised_port = s.pulsar_listener->port();
+    pulsar_options.advertised_port = s.pulsar_listener ? s.pulsar_listener->port() : 0;
     if (!advertised_host.empty()) pulsar_options.advertised_host = advertised_host;
-    if (advertised_port != 0) pulsar_options.advertised_port = advertised_port;
-    if (tls) {
-      log->warn("the Pulsar port {} serves plain TCP (TLS covers the HTTP port only): tokens "
-                "cross the network in clear unless it stays on a trusted network",
-                s.pulsar_listener->port());
+    if (advertised_port != 0 && s.pulsar_listener) pulsar_options.advertised_port = advertised_port;
+    if (pulsar_tls) {
+      pulsar_options.tls_context = tls;
+      pulsar_options.advertised_tls_port = s.pulsar_tls_listener->port();
+      pulsar_options.tls_handshake_seconds = s.config.tls_handshake_timeout_seconds;
+    }
+    if (tls && s.pulsar_listener) {
+      log->warn("the Pulsar port {} serves plain TCP{}: tokens cross the network in clear there "
+                "unless it stays on a trusted network (--pulsar-port -1 turns it off)",
+                s.pulsar_listener->port(),
+                pulsar_tls ? " besides the TLS port " + std::to_string(s.pulsar_tls_listener->port())
+                           : std::string());
     }
     s.pulsar = std::make_unique<pulsar::PulsarService>(pulsar_deps, pulsar_options);
   }
@@ -427,6 +455,11 @@ Status Server::Start() {
     s.pulsar_listener->Start();
     log->info("Pulsar binary protocol on pulsar://{}:{} (lookups answer {})", s.config.host,
               s.pulsar_listener->port(), s.pulsar->BrokerUrl());
+  }
+  if (s.pulsar_tls_listener) {
+    s.pulsar_tls_listener->Start();
+    log->info("Pulsar binary protocol over TLS on pulsar+ssl://{}:{} (lookups answer {})",
+              s.config.host, s.pulsar_tls_listener->port(), s.pulsar->BrokerUrlTls());
   }
   if (s.pulsar_ws_listener) s.pulsar_ws_listener->Start();
   if (s.eftl_listener) s.eftl_listener->Start();
@@ -460,6 +493,7 @@ void Server::Shutdown() {
   log->info("shutting down: draining connections");
   if (s.listener) s.listener->Stop();
   if (s.pulsar_listener) s.pulsar_listener->Stop();
+  if (s.pulsar_tls_listener) s.pulsar_tls_listener->Stop();
   if (s.pulsar_ws_listener) s.pulsar_ws_listener->Stop();
   if (s.eftl_listener) s.eftl_listener->Stop();
   if (s.relay) s.relay->Shutdown();

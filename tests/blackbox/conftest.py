@@ -317,11 +317,11 @@ class MagnetarServer:
 
     # -- lifecycle
     def command(self) -> list[str]:
-        # --eftl-port 0, --pulsar-ws-port 0: those listeners on free ports (their defaults, 9191 and 8080,
-        # would collide between servers).
+        # --eftl-port 0, --pulsar-ws-port 0, --pulsar-tls-port 0: those listeners on free ports (their
+        # defaults, 9191, 8080 and 6651 with TLS, would collide between servers).
         return [MAGNETAR_BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--storage", self.storage,
                 "--pulsar-port", str(self.pulsar_port), "--eftl-port", "0", "--pulsar-ws-port", "0",
-                *self.extra_args]
+                "--pulsar-tls-port", "0", *self.extra_args]
 
     def env(self) -> dict:
         # Only the settings below reach the server: inherited PULSAR_* / MAGNETAR_* variables (the server

@@ -488,3 +488,48 @@ def test_bad_tls_files_refuse_to_start(certs):
         assert "listening" not in out.stdout
         # never key material
         assert "PRIVATE KEY" not in out.stderr and "MII" not in out.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# The Pulsar binary protocol over TLS (pulsar+ssl://, --pulsar-tls-port)
+# ------------------------------------------------------------------------------------------------
+
+
+def pulsar_tls_port(server) -> int:
+    import re
+    m = re.search(r"Pulsar binary protocol over TLS on pulsar\+ssl://[^:]+:(\d+)", server.read_log())
+    assert m, server.read_log()[-3000:]
+    return int(m.group(1))
+
+
+def test_pulsar_binary_over_tls_answers_the_tls_lookup_url(tls_server, user, certs):
+    import pulsar_wire as pw
+    port = pulsar_tls_port(tls_server)
+    ctx = ssl.create_default_context(cafile=certs["cert"])
+    c = pw.Conn.__new__(pw.Conn)
+    c.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="localhost")
+    c.buf, c.request_id = b"", 0
+    try:
+        assert c.connect(user.token).type == pw.CONNECTED
+        c.send(pw.LOOKUP, pw.pb((1, "t"), (2, 3)))
+        f = c.recv_type(pw.LOOKUP_RESPONSE)
+        assert f.body[2] == f"pulsar+ssl://127.0.0.1:{port}".encode()
+        assert f.body[1].startswith(b"pulsar://127.0.0.1:")  # the plain port, for pulsar:// clients
+        assert c.producer("persistent://public/default/tls-topic").type == pw.PRODUCER_SUCCESS
+        assert c.publish(0, 0, b"over tls").type == pw.SEND_RECEIPT
+    finally:
+        c.close()
+    # Plain bytes on the TLS port are not a handshake: the connection is closed, nothing answered.
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(pw.frame(pw.command(pw.CONNECT, pw.pb((1, "x"), (4, 21)))))
+        data = s.recv(100)
+        assert data == b"" or data[0] == 0x15, data  # a TLS alert at most, never a Pulsar frame
+    except (ConnectionResetError, socket.timeout):
+        pass
+    finally:
+        s.close()
+
+
+def test_no_pulsar_tls_listener_without_a_certificate(server):
+    assert "pulsar+ssl://" not in server.read_log()

@@ -371,6 +371,33 @@ TEST_P(StorageContractTest, TopicCatalog) {
   ASSERT_TRUE(topics.Create(Record("alice", "a")).ok());
 }
 
+TEST_P(StorageContractTest, TopicCatalogKeepsThePartitionCount) {
+  auto& topics = *engine_->topics;
+  EXPECT_EQ(topics.Get({"alice", "a"}).status().code(), StatusCode::kNotFound);
+  auto partitioned = Record("alice", "p");
+  partitioned.partitions = 4;
+  partitioned.description = "four";
+  ASSERT_TRUE(topics.Create(partitioned).ok());
+  ASSERT_TRUE(topics.Create(Record("alice", "plain")).ok());
+  EXPECT_EQ(topics.Get({"alice", "p"})->partitions, 4u);
+  EXPECT_EQ(topics.Get({"alice", "p"})->description, "four");
+  EXPECT_EQ(topics.Get({"alice", "plain"})->partitions, 0u);
+  auto listed = topics.ListByOwner("alice");
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].partitions, 4u);
+  EXPECT_EQ((*listed)[1].partitions, 0u);
+  // Pulsar only ever grows a partition count.
+  auto grown = *topics.Get({"alice", "p"});
+  grown.partitions = 7;
+  ASSERT_TRUE(topics.Update(grown).ok());
+  EXPECT_EQ(topics.Get({"alice", "p"})->partitions, 7u);
+  auto plain = *topics.Get({"alice", "plain"});
+  plain.partitions = 2;
+  ASSERT_TRUE(topics.Update(plain).ok());
+  EXPECT_EQ(topics.Get({"alice", "plain"})->partitions, 2u);
+}
+
 // --- kv ---
 
 TEST_P(StorageContractTest, KvPutIfAbsentGetDeleteAndExpiry) {

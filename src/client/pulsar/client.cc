@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cctype>
 #include <charconv>
@@ -13,6 +14,7 @@
 #include "client/auth.h"
 #include "client/http.h"
 #include "client/pulsar/internal.h"
+#include "common/log.h"
 
 namespace magnetar::client::pulsar {
 
@@ -162,10 +164,33 @@ bool Retryable(const PulsarError& e, bool reconnecting) {
 
 ClientImpl::ClientImpl(ClientOptions options)
     : options_(std::move(options)), service_url_(ServiceUrl::parse(options_.service_url)) {
-  if (service_url_.tls) {
+  // The TLS context is built up front (a lookup may also answer pulsar+ssl:// URLs); a bad CA
+  // file fails here, not at the first connect.
+  tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls_context_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                            asio::ssl::context::no_tlsv1_1);
+  try {
+    if (!options_.tls.ca_file.empty()) {
+      tls_context_->load_verify_file(options_.tls.ca_file);
+    } else if (!options_.tls.ca_path.empty()) {
+      tls_context_->add_verify_path(options_.tls.ca_path);
+    } else {
+      tls_context_->set_default_verify_paths();
+    }
+  } catch (const std::exception& e) {
     throw PulsarError(ErrorCode::kInvalidArgument,
-                      "pulsar+ssl:// is not supported by this client yet (Magnetar's Pulsar port is "
-                      "plain TCP)");
+                      "TLS trust store (" +
+                          (options_.tls.ca_file.empty() ? options_.tls.ca_path : options_.tls.ca_file) +
+                          "): " + e.what());
+  }
+  if (options_.tls.verify) {
+    tls_context_->set_verify_mode(asio::ssl::verify_peer);
+  } else {
+    tls_context_->set_verify_mode(asio::ssl::verify_none);
+    if (service_url_.tls) {
+      Logger("client")->warn("TLS certificate verification is OFF for {}", service_url_.str());
+    }
   }
   tokens_ = std::make_shared<TokenSource>();
   tokens_->fixed = options_.token;
@@ -189,7 +214,7 @@ std::shared_ptr<Connection> ClientImpl::connection_for(const ServiceUrl& url) {
   const std::string key = url.str();
   auto it = connections_.find(key);
   if (it != connections_.end()) return it->second;
-  auto conn = std::make_shared<Connection>(executor(), url, options_, tokens_);
+  auto conn = std::make_shared<Connection>(executor(), url, options_, tokens_, tls_context_.get());
   connections_.emplace(key, conn);
   conn->start();
   return conn;
@@ -221,9 +246,18 @@ asio::awaitable<std::shared_ptr<Connection>> ClientImpl::lookup(std::string topi
                         r.has_error() ? r.error() : -1);
     }
     if (r.proxy_through_service_url()) co_return conn;
-    const std::string& url = r.brokerserviceurl();
+    // Over TLS, the broker's TLS URL (as Java's and C++'s clients); a broker without one has
+    // only the plain URL, which then must itself be pulsar+ssl://.
+    const std::string& url = service_url_.tls && !r.brokerserviceurltls().empty()
+                                 ? r.brokerserviceurltls()
+                                 : r.brokerserviceurl();
     if (url.empty()) throw PulsarError(ErrorCode::kLookupFailed, "lookup of " + topic + ": no broker URL");
-    std::shared_ptr<Connection> next = connection_for(ServiceUrl::parse(url));
+    ServiceUrl target = ServiceUrl::parse(url);
+    if (service_url_.tls && !target.tls) {  // never downgrade: the token would cross in clear
+      throw PulsarError(ErrorCode::kLookupFailed,
+                        "lookup of " + topic + ": the broker has no TLS URL (answered " + url + ")");
+    }
+    std::shared_ptr<Connection> next = connection_for(target);
     if (r.response() == proto::CommandLookupTopicResponse::Connect) co_return next;
     conn = next;  // Redirect: ask that broker, with its authoritative flag
     authoritative = r.authoritative();
@@ -287,38 +321,67 @@ asio::awaitable<std::string> LookupOp(ClientImpl* c, std::string topic) {
 
 asio::awaitable<void> CloseClientOp(ClientImpl* c) { co_await c->close(); }
 
-asio::awaitable<std::shared_ptr<ProducerImpl>> CreateProducerOp(ClientImpl* c, ProducerOptions o) {
-  if (c->closed()) throw PulsarError(ErrorCode::kClosed, "the client is closed");
-  const auto deadline = Clock::now() + c->options().operation_timeout;
-  asio::awaitable<uint32_t> count = c->partitions(o.topic, deadline);
-  const uint32_t n = co_await std::move(count);
-  if (n > 0) {
-    throw PulsarError(ErrorCode::kInvalidArgument,
-                      o.topic + " has " + std::to_string(n) +
-                          " partitions; this client produces to one partition at a time "
-                          "(use <topic>-partition-<i>)");
-  }
-  auto p = std::make_shared<ProducerImpl>(c, std::move(o));
-  co_await p->start();
-  c->track(p);
-  co_return p;
+std::string PartitionTopic(const std::string& topic, uint32_t i) {
+  return topic + "-partition-" + std::to_string(i);
 }
 
-asio::awaitable<std::shared_ptr<ConsumerImpl>> SubscribeOp(ClientImpl* c, ConsumerOptions o) {
+// One producer per partition (or the one of a plain topic), registered one after the other; any
+// failure closes those already registered.
+asio::awaitable<std::vector<std::shared_ptr<ProducerImpl>>> CreateProducerOp(ClientImpl* c,
+                                                                             ProducerOptions o) {
   if (c->closed()) throw PulsarError(ErrorCode::kClosed, "the client is closed");
   const auto deadline = Clock::now() + c->options().operation_timeout;
   asio::awaitable<uint32_t> count = c->partitions(o.topic, deadline);
   const uint32_t n = co_await std::move(count);
-  if (n > 0) {
-    throw PulsarError(ErrorCode::kInvalidArgument,
-                      o.topic + " has " + std::to_string(n) +
-                          " partitions; this client consumes one partition at a time "
-                          "(use <topic>-partition-<i>)");
+  std::vector<std::shared_ptr<ProducerImpl>> out;
+  std::optional<PulsarError> failed;
+  for (uint32_t i = 0; i < std::max(n, 1u); ++i) {
+    ProducerOptions each = o;
+    if (n > 0) each.topic = PartitionTopic(o.topic, i);
+    auto p = std::make_shared<ProducerImpl>(c, std::move(each));
+    try {
+      co_await p->start();
+    } catch (const PulsarError& e) {
+      failed = e;
+    }
+    if (failed) break;
+    c->track(p);
+    out.push_back(std::move(p));
   }
-  auto consumer = std::make_shared<ConsumerImpl>(c, std::move(o));
-  co_await consumer->start();
-  c->track(consumer);
-  co_return consumer;
+  if (failed) {
+    for (auto& p : out) co_await p->close();
+    throw *failed;
+  }
+  co_return out;
+}
+
+asio::awaitable<std::vector<std::shared_ptr<ConsumerImpl>>> SubscribeOp(
+    ClientImpl* c, ConsumerOptions o, std::shared_ptr<Arrivals> arrivals) {
+  if (c->closed()) throw PulsarError(ErrorCode::kClosed, "the client is closed");
+  const auto deadline = Clock::now() + c->options().operation_timeout;
+  asio::awaitable<uint32_t> count = c->partitions(o.topic, deadline);
+  const uint32_t n = co_await std::move(count);
+  std::vector<std::shared_ptr<ConsumerImpl>> out;
+  std::optional<PulsarError> failed;
+  for (uint32_t i = 0; i < std::max(n, 1u); ++i) {
+    ConsumerOptions each = o;
+    if (n > 0) each.topic = PartitionTopic(o.topic, i);
+    auto consumer = std::make_shared<ConsumerImpl>(c, std::move(each));
+    if (n > 0) consumer->set_arrivals(arrivals);
+    try {
+      co_await consumer->start();
+    } catch (const PulsarError& e) {
+      failed = e;
+    }
+    if (failed) break;
+    c->track(consumer);
+    out.push_back(std::move(consumer));
+  }
+  if (failed) {
+    for (auto& each : out) co_await each->close();
+    throw *failed;
+  }
+  co_return out;
 }
 
 }  // namespace
@@ -347,8 +410,9 @@ std::string PulsarClient::lookup(const std::string& topic) {
 
 Producer PulsarClient::create_producer(ProducerOptions options) {
   if (options.topic.empty()) throw PulsarError(ErrorCode::kInvalidArgument, "a producer needs a topic");
+  std::string topic = options.topic;
   auto p = impl_->runtime().run(detail::CreateProducerOp(impl_.get(), std::move(options)));
-  return Producer(impl_, std::move(p));
+  return Producer(impl_, std::move(topic), std::move(p));
 }
 
 Consumer PulsarClient::subscribe(ConsumerOptions options) {
@@ -356,8 +420,10 @@ Consumer PulsarClient::subscribe(ConsumerOptions options) {
     throw PulsarError(ErrorCode::kInvalidArgument, "a consumer needs a topic and a subscription");
   }
   if (options.receiver_queue_size == 0) options.receiver_queue_size = 1;
-  auto c = impl_->runtime().run(detail::SubscribeOp(impl_.get(), std::move(options)));
-  return Consumer(impl_, std::move(c));
+  std::string topic = options.topic;
+  auto arrivals = std::make_shared<detail::Arrivals>();
+  auto c = impl_->runtime().run(detail::SubscribeOp(impl_.get(), std::move(options), arrivals));
+  return Consumer(impl_, std::move(topic), std::move(c), std::move(arrivals));
 }
 
 void PulsarClient::close() {
@@ -378,8 +444,11 @@ asio::awaitable<void> CloseProducerOp(std::shared_ptr<ProducerImpl> p) { co_awai
 }  // namespace
 }  // namespace detail
 
-Producer::Producer(std::shared_ptr<detail::ClientImpl> client, std::shared_ptr<detail::ProducerImpl> impl)
-    : client_(std::move(client)), impl_(std::move(impl)) {}
+Producer::Producer(std::shared_ptr<detail::ClientImpl> client, std::string topic,
+                   std::vector<std::shared_ptr<detail::ProducerImpl>> impls)
+    : client_(std::move(client)), topic_(std::move(topic)), impls_(std::move(impls)) {
+  partitioned_ = !impls_.empty() && impls_[0]->topic() != topic_;
+}
 Producer::Producer(Producer&&) noexcept = default;
 Producer& Producer::operator=(Producer&& other) noexcept {
   if (this != &other) {
@@ -388,7 +457,10 @@ Producer& Producer::operator=(Producer&& other) noexcept {
     } catch (...) {
     }
     client_ = std::move(other.client_);
-    impl_ = std::move(other.impl_);
+    topic_ = std::move(other.topic_);
+    impls_ = std::move(other.impls_);
+    next_partition_ = other.next_partition_;
+    partitioned_ = other.partitioned_;
   }
   return *this;
 }
@@ -399,26 +471,44 @@ Producer::~Producer() {
   }
 }
 
-const std::string& Producer::topic() const { return impl_->topic(); }
-std::string Producer::producer_name() const { return impl_->name(); }
+const std::string& Producer::topic() const { return topic_; }
+std::string Producer::producer_name() const { return impls_.empty() ? std::string() : impls_[0]->name(); }
+
+size_t Producer::route(const OutgoingMessage& message) {
+  if (impls_.size() <= 1) return 0;
+  if (message.key) {
+    // Java's String.hashCode (the Java client's default JavaStringHash), over the bytes.
+    int32_t h = 0;
+    for (unsigned char ch : *message.key) h = static_cast<int32_t>(31u * static_cast<uint32_t>(h) + ch);
+    return static_cast<size_t>(static_cast<uint32_t>(h) & 0x7fffffffu) % impls_.size();
+  }
+  return next_partition_++ % impls_.size();
+}
 
 void Producer::send_async(OutgoingMessage message, SendCallback done) {
-  if (!impl_) throw PulsarError(ErrorCode::kClosed, "the producer is closed");
+  if (impls_.empty()) throw PulsarError(ErrorCode::kClosed, "the producer is closed");
+  const size_t index = route(message);
+  const std::shared_ptr<detail::ProducerImpl>& impl = impls_[index];
+  if (partitioned_) {
+    // The id names its partition, as Pulsar's clients fill it in.
+    done = [index, done = std::move(done)](const SendResult& r) {
+      SendResult with = r;
+      with.id.partition = static_cast<int32_t>(index);
+      if (done) done(with);
+    };
+  }
   if (client_->runtime().on_runtime_thread()) {
     // No blocking on the I/O thread: skip the back-pressure wait there.
-    impl_->send(std::move(message), std::move(done));
+    impl->send(std::move(message), std::move(done));
     return;
   }
-  impl_->acquire_slot();
+  impl->acquire_slot();
   // The slot is given back when the message is answered (receipt, error or timeout).
-  SendCallback release = [impl = impl_.get(), done = std::move(done)](const SendResult& r) {
-    impl->release_slot();
+  SendCallback release = [raw = impl.get(), done = std::move(done)](const SendResult& r) {
+    raw->release_slot();
     if (done) done(r);
   };
-  asio::post(client_->executor(),
-             [impl = impl_, message = std::move(message), release = std::move(release)]() mutable {
-               impl->send(std::move(message), std::move(release));
-             });
+  impl->send_from_app(std::move(message), std::move(release));
 }
 
 MessageId Producer::send(OutgoingMessage message) {
@@ -434,13 +524,12 @@ MessageId Producer::send(OutgoingMessage message) {
 }
 
 void Producer::flush() {
-  if (!impl_) return;
-  client_->runtime().run(detail::FlushOp(impl_));
+  for (auto& impl : impls_) client_->runtime().run(detail::FlushOp(impl));
 }
 
 void Producer::close() {
-  if (!impl_ || !client_ || client_->closed()) return;
-  client_->runtime().run(detail::CloseProducerOp(impl_));
+  if (impls_.empty() || !client_ || client_->closed()) return;
+  for (auto& impl : impls_) client_->runtime().run(detail::CloseProducerOp(impl));
 }
 
 // ---- Consumer ----------------------------------------------------------------------------------
@@ -458,8 +547,15 @@ asio::awaitable<void> CloseConsumerOp(std::shared_ptr<ConsumerImpl> c) { co_awai
 }  // namespace
 }  // namespace detail
 
-Consumer::Consumer(std::shared_ptr<detail::ClientImpl> client, std::shared_ptr<detail::ConsumerImpl> impl)
-    : client_(std::move(client)), impl_(std::move(impl)) {}
+Consumer::Consumer(std::shared_ptr<detail::ClientImpl> client, std::string topic,
+                   std::vector<std::shared_ptr<detail::ConsumerImpl>> impls,
+                   std::shared_ptr<detail::Arrivals> arrivals)
+    : client_(std::move(client)),
+      topic_(std::move(topic)),
+      impls_(std::move(impls)),
+      arrivals_(std::move(arrivals)) {
+  partitioned_ = !impls_.empty() && impls_[0]->options().topic != topic_;
+}
 Consumer::Consumer(Consumer&&) noexcept = default;
 Consumer& Consumer::operator=(Consumer&& other) noexcept {
   if (this != &other) {
@@ -468,7 +564,11 @@ Consumer& Consumer::operator=(Consumer&& other) noexcept {
     } catch (...) {
     }
     client_ = std::move(other.client_);
-    impl_ = std::move(other.impl_);
+    topic_ = std::move(other.topic_);
+    impls_ = std::move(other.impls_);
+    arrivals_ = std::move(other.arrivals_);
+    next_partition_ = other.next_partition_;
+    partitioned_ = other.partitioned_;
   }
   return *this;
 }
@@ -479,15 +579,49 @@ Consumer::~Consumer() {
   }
 }
 
-const std::string& Consumer::topic() const { return impl_->options().topic; }
-const std::string& Consumer::subscription() const { return impl_->options().subscription; }
+const std::string& Consumer::topic() const { return topic_; }
+const std::string& Consumer::subscription() const { return impls_.at(0)->options().subscription; }
+
+const std::shared_ptr<detail::ConsumerImpl>& Consumer::owner_of(const MessageId& id) const {
+  if (partitioned_ && id.partition >= 0 && static_cast<size_t>(id.partition) < impls_.size()) {
+    return impls_[static_cast<size_t>(id.partition)];
+  }
+  return impls_.at(0);
+}
 
 std::optional<Message> Consumer::receive(Millis timeout) {
-  if (!impl_) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
+  if (impls_.empty()) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
   if (client_->runtime().on_runtime_thread()) {
     throw std::logic_error("magnetar pulsar client: blocking receive on the client's I/O thread");
   }
-  return impl_->receive(timeout);
+  if (!partitioned_) return impls_[0]->receive(timeout);
+  // Partitioned: take from the partitions in turn; with all empty, wait for any arrival.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    uint64_t seen = 0;
+    size_t first = 0;
+    {
+      // (next_partition_ too: receive() may be called from several threads.)
+      std::lock_guard lock(arrivals_->mutex);
+      seen = arrivals_->count;
+      first = next_partition_;
+    }
+    for (size_t k = 0; k < impls_.size(); ++k) {
+      const size_t index = (first + k) % impls_.size();
+      if (auto m = impls_[index]->receive(Millis(0))) {
+        {
+          std::lock_guard lock(arrivals_->mutex);
+          next_partition_ = index + 1;
+        }
+        m->id.partition = static_cast<int32_t>(index);
+        return m;
+      }
+    }
+    std::unique_lock lock(arrivals_->mutex);
+    if (!arrivals_->cv.wait_until(lock, deadline, [&] { return arrivals_->count != seen; })) {
+      return std::nullopt;
+    }
+  }
 }
 
 Message Consumer::receive() {
@@ -497,45 +631,51 @@ Message Consumer::receive() {
 }
 
 void Consumer::acknowledge(const MessageId& id) {
-  if (!impl_) return;
-  asio::post(client_->executor(), [impl = impl_, id] { impl->ack(id, false); });
+  if (impls_.empty()) return;
+  asio::post(client_->executor(), [impl = owner_of(id), id] { impl->ack(id, false); });
 }
 
 void Consumer::acknowledge_cumulative(const MessageId& id) {
-  if (!impl_) return;
-  asio::post(client_->executor(), [impl = impl_, id] { impl->ack(id, true); });
+  if (impls_.empty()) return;
+  asio::post(client_->executor(), [impl = owner_of(id), id] { impl->ack(id, true); });
 }
 
 void Consumer::negative_acknowledge(const MessageId& id) {
-  if (!impl_) return;
-  asio::post(client_->executor(), [impl = impl_, id] { impl->redeliver(id); });
+  if (impls_.empty()) return;
+  asio::post(client_->executor(), [impl = owner_of(id), id] { impl->redeliver(id); });
 }
 
 void Consumer::redeliver_unacknowledged() {
-  if (!impl_) return;
-  asio::post(client_->executor(), [impl = impl_] { impl->redeliver(std::nullopt); });
+  for (auto& impl : impls_) {
+    asio::post(client_->executor(), [impl] { impl->redeliver(std::nullopt); });
+  }
 }
 
 void Consumer::seek(const MessageId& id) {
-  if (!impl_) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
-  client_->runtime().run(detail::SeekOp(impl_, id, 0));
+  if (impls_.empty()) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
+  // An id of one partition moves that partition; earliest/latest (no partition) move them all.
+  if (partitioned_ && id.partition >= 0) {
+    client_->runtime().run(detail::SeekOp(owner_of(id), id, 0));
+    return;
+  }
+  for (auto& impl : impls_) client_->runtime().run(detail::SeekOp(impl, id, 0));
 }
 
 void Consumer::seek_to_time(uint64_t publish_time_ms) {
-  if (!impl_) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
-  client_->runtime().run(detail::SeekOp(impl_, std::nullopt, publish_time_ms));
+  if (impls_.empty()) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
+  for (auto& impl : impls_) client_->runtime().run(detail::SeekOp(impl, std::nullopt, publish_time_ms));
 }
 
 void Consumer::unsubscribe() {
-  if (!impl_) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
-  client_->runtime().run(detail::UnsubscribeOp(impl_));
+  if (impls_.empty()) throw PulsarError(ErrorCode::kClosed, "the consumer is closed");
+  for (auto& impl : impls_) client_->runtime().run(detail::UnsubscribeOp(impl));
 }
 
 void Consumer::close() {
-  if (!impl_ || !client_) return;
-  impl_->close_queue();
+  if (impls_.empty() || !client_) return;
+  for (auto& impl : impls_) impl->close_queue();
   if (client_->closed()) return;
-  client_->runtime().run(detail::CloseConsumerOp(impl_));
+  for (auto& impl : impls_) client_->runtime().run(detail::CloseConsumerOp(impl));
 }
 
 }  // namespace magnetar::client::pulsar

@@ -6,7 +6,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
+#include <tuple>
 
 #include "common/log.h"
 
@@ -36,11 +38,12 @@ std::string ServerErrorName(int code) {
 }  // namespace
 
 Connection::Connection(asio::any_io_executor ex, ServiceUrl url, const ClientOptions& options,
-                       std::shared_ptr<TokenSource> tokens)
+                       std::shared_ptr<TokenSource> tokens, asio::ssl::context* tls)
     : ex_(std::move(ex)),
       url_(std::move(url)),
       options_(options),
       tokens_(std::move(tokens)),
+      tls_(tls),
       backoff_(options.backoff_initial, options.backoff_max) {}
 
 void Connection::start() {
@@ -63,8 +66,8 @@ void Connection::drop(const std::string& why) {
   dropped_ = true;  // the read that fails next must not replace the reason
   if (socket_) {
     boost::system::error_code ignored;
-    socket_->shutdown(Socket::shutdown_both, ignored);
-    socket_->close(ignored);
+    socket_->tcp.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_->tcp.close(ignored);
   }
 }
 
@@ -87,21 +90,42 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
       auto [rec, endpoints] = co_await resolver.async_resolve(url_.host, port, kTuple);
       if (rec) throw std::runtime_error("resolving " + url_.host + ": " + rec.message());
       if (state_ == State::kStopped) break;
-      auto socket = std::make_shared<Socket>(ex_);
-      // The connect timeout closes the socket, which ends the connect with an error.
+      if (url_.tls && !tls_) throw std::runtime_error("no TLS context for " + url_.str());
+      auto socket = std::make_shared<Socket>(ex_, url_.tls ? tls_ : nullptr);
+      // The connect timeout (TCP, then again for the TLS handshake) closes the socket, which ends
+      // the operation with an error.
       auto guard = std::make_shared<asio::steady_timer>(ex_, options_.connect_timeout);
       guard->async_wait([socket](boost::system::error_code ec) {
         if (!ec) {
           boost::system::error_code ignored;
-          socket->close(ignored);
+          socket->tcp.close(ignored);
         }
       });
-      auto [cec, ep] = co_await asio::async_connect(*socket, endpoints, kTuple);
+      auto [cec, ep] = co_await asio::async_connect(socket->tcp, endpoints, kTuple);
       guard->cancel();
       if (cec) throw std::runtime_error("connecting to " + url_.str() + ": " + cec.message());
       if (state_ == State::kStopped) break;
-      socket->set_option(asio::ip::tcp::no_delay(true));
-      socket->set_option(asio::socket_base::keep_alive(true));
+      socket->tcp.set_option(asio::ip::tcp::no_delay(true));
+      socket->tcp.set_option(asio::socket_base::keep_alive(true));
+      if (socket->ssl) {
+        SSL_set_tlsext_host_name(socket->ssl->native_handle(), url_.host.c_str());
+        if (options_.tls.verify) {
+          socket->ssl->set_verify_callback(asio::ssl::host_name_verification(url_.host));
+        }
+        guard->expires_after(options_.connect_timeout);
+        guard->async_wait([socket](boost::system::error_code ec) {
+          if (!ec) {
+            boost::system::error_code ignored;
+            socket->tcp.close(ignored);
+          }
+        });
+        auto [hec] = co_await socket->ssl->async_handshake(asio::ssl::stream_base::client, kTuple);
+        guard->cancel();
+        if (hec) {
+          throw std::runtime_error("TLS handshake with " + url_.str() + ": " + hec.message());
+        }
+        if (state_ == State::kStopped) break;
+      }
 
       const uint64_t generation = ++generation_;
       socket_ = socket;
@@ -161,7 +185,13 @@ asio::awaitable<void> Connection::serve(std::shared_ptr<Socket> socket, uint64_t
   const uint32_t max_frame = magnetar::pulsar::kDefaultMaxMessageSize + magnetar::pulsar::kFramePadding;
   size_t start = 0;
   for (;;) {
-    auto [ec, n] = co_await socket->async_read_some(asio::buffer(chunk), kTuple);
+    boost::system::error_code ec;
+    size_t n = 0;
+    if (socket->ssl) {
+      std::tie(ec, n) = co_await socket->ssl->async_read_some(asio::buffer(chunk), kTuple);
+    } else {
+      std::tie(ec, n) = co_await socket->tcp.async_read_some(asio::buffer(chunk), kTuple);
+    }
     if (generation != generation_) co_return;
     if (ec) {
       if (!dropped_) last_failure_ = ec == asio::error::eof ? "closed by the broker" : ec.message();
@@ -206,7 +236,14 @@ asio::awaitable<void> Connection::write_loop(std::shared_ptr<Connection> self,
   while (generation == generation_ && !out_.empty()) {
     buffer.clear();
     buffer.swap(out_);
-    auto [ec, n] = co_await asio::async_write(*socket, asio::buffer(buffer), kTuple);
+    boost::system::error_code ec;
+    size_t n = 0;
+    if (socket->ssl) {
+      std::tie(ec, n) = co_await asio::async_write(*socket->ssl, asio::buffer(buffer), kTuple);
+    } else {
+      std::tie(ec, n) = co_await asio::async_write(socket->tcp, asio::buffer(buffer), kTuple);
+    }
+    (void)n;
     if (generation != generation_) co_return;  // a new socket has its own loop
     if (ec) {
       drop("write failed: " + ec.message());
@@ -471,7 +508,7 @@ void Connection::teardown(const std::string& why) {
   if (state_ != State::kStopped) state_ = State::kDisconnected;
   if (socket_) {
     boost::system::error_code ignored;
-    socket_->close(ignored);
+    socket_->tcp.close(ignored);
     socket_.reset();
   }
   if (ping_timer_) ping_timer_->cancel();

@@ -8,6 +8,9 @@
 // after Backoff::next. The delay resets when CONNECTED arrives, not on TCP connect, so a broker
 // that refuses the token is not hammered. stop() ends the loop for good.
 //
+// TLS (pulsar+ssl://): the socket carries an SSL stream, handshaken (server name and, unless
+// verification is off, the certificate's host name checked) before CONNECT.
+//
 // Threading: everything runs on the client's single I/O thread; no member is touched from
 // another thread, so there is no lock. Each socket generation has its own read buffer, write loop
 // and ping loop, and a loop from an older generation never touches the new socket.
@@ -15,6 +18,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
@@ -84,8 +89,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State { kDisconnected, kHandshaking, kConnected, kStopped };
 
+  // `tls`: the client's TLS context, required when `url` is pulsar+ssl:// (outlives this).
   Connection(boost::asio::any_io_executor ex, ServiceUrl url, const ClientOptions& options,
-             std::shared_ptr<TokenSource> tokens);
+             std::shared_ptr<TokenSource> tokens, boost::asio::ssl::context* tls = nullptr);
 
   void start();
   void stop();
@@ -127,7 +133,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::optional<PulsarError> error;
     std::function<void(const proto::BaseCommand&)> on_reply;
   };
-  using Socket = boost::asio::ip::tcp::socket;
+  // One socket generation: TCP, plus TLS over it for pulsar+ssl://.
+  struct Socket {
+    Socket(boost::asio::any_io_executor ex, boost::asio::ssl::context* tls) : tcp(std::move(ex)) {
+      if (tls) ssl = std::make_unique<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>>(tcp, *tls);
+    }
+    boost::asio::ip::tcp::socket tcp;
+    std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> ssl;
+  };
 
   boost::asio::awaitable<void> run(std::shared_ptr<Connection> self);
   boost::asio::awaitable<void> serve(std::shared_ptr<Socket> socket, uint64_t generation);
@@ -149,6 +162,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServiceUrl url_;
   ClientOptions options_;
   std::shared_ptr<TokenSource> tokens_;
+  boost::asio::ssl::context* tls_;
   Backoff backoff_;
   Millis prev_backoff_{0};
 

@@ -242,6 +242,7 @@ void ConsumerImpl::push(Message m) {
     queue_.push_back(std::move(m));
   }
   cv_.notify_one();
+  if (arrivals_) arrivals_->bump();
 }
 
 std::optional<Message> ConsumerImpl::receive(Millis timeout) {
@@ -282,6 +283,7 @@ void ConsumerImpl::close_queue() {
     queue_closed_ = true;
   }
   cv_.notify_all();
+  if (arrivals_) arrivals_->bump();
 }
 
 void ConsumerImpl::ack(MessageId id, bool cumulative) {

@@ -51,6 +51,8 @@ class ClientImpl {
   ClientOptions options_;
   ServiceUrl service_url_;
   std::shared_ptr<TokenSource> tokens_;
+  // Built once, from options_.tls, for every pulsar+ssl:// connection.
+  std::unique_ptr<boost::asio::ssl::context> tls_context_;
   std::map<std::string, std::shared_ptr<Connection>> connections_;
   std::vector<std::weak_ptr<ProducerImpl>> producers_;
   std::vector<std::weak_ptr<ConsumerImpl>> consumers_;
@@ -82,6 +84,9 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   // In-flight accounting for send_async's back-pressure (any thread).
   void acquire_slot();
   void release_slot();
+  // From an application thread: queued for send() on the I/O thread. One post drains everything
+  // queued until it runs (a post per message was a fifth of the client's CPU in batched produce).
+  void send_from_app(OutgoingMessage message, SendCallback done);
 
   void on_receipt(const proto::CommandSendReceipt& receipt) override;
   void on_send_error(const proto::CommandSendError& error) override;
@@ -134,6 +139,13 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   Backoff backoff_;
   Waiters progress_;  // flush() waiters: woken when pending_ shrinks
 
+  void drain_inbox();  // I/O thread
+
+  std::mutex inbox_mutex_;
+  std::vector<std::pair<OutgoingMessage, SendCallback>> inbox_;  // guarded by inbox_mutex_
+  bool drain_posted_ = false;                                     // guarded by inbox_mutex_
+  std::vector<std::pair<OutgoingMessage, SendCallback>> draining_;  // I/O thread
+
   mutable std::mutex slots_mutex_;
   std::condition_variable slots_cv_;
   size_t in_flight_ = 0;
@@ -141,11 +153,28 @@ class ProducerImpl : public ProducerSink, public std::enable_shared_from_this<Pr
   std::string name_copy_;  // producer_name_ for other threads (under slots_mutex_)
 };
 
+// A partitioned consumer's wake-up: every partition's queue bumps `count` when it grows or closes,
+// so receive() can wait for any of them.
+struct Arrivals {
+  std::mutex mutex;
+  std::condition_variable cv;
+  uint64_t count = 0;
+  void bump() {
+    {
+      std::lock_guard lock(mutex);
+      ++count;
+    }
+    cv.notify_all();
+  }
+};
+
 class ConsumerImpl : public ConsumerSink, public std::enable_shared_from_this<ConsumerImpl> {
  public:
   ConsumerImpl(ClientImpl* client, ConsumerOptions options);
 
   const ConsumerOptions& options() const { return options_; }
+  // Before start(): who else hears about arrivals (a partitioned consumer).
+  void set_arrivals(std::shared_ptr<Arrivals> arrivals) { arrivals_ = std::move(arrivals); }
 
   boost::asio::awaitable<void> start();
   boost::asio::awaitable<void> seek(std::optional<MessageId> id, uint64_t publish_time);
@@ -180,6 +209,7 @@ class ConsumerImpl : public ConsumerSink, public std::enable_shared_from_this<Co
   bool closed_ = false;
   bool reconnecting_ = false;
   Backoff backoff_;
+  std::shared_ptr<Arrivals> arrivals_;
 
   // Shared with application threads.
   std::mutex mutex_;

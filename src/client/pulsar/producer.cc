@@ -200,6 +200,28 @@ void ProducerImpl::release_slot() {
   slots_cv_.notify_one();
 }
 
+void ProducerImpl::send_from_app(OutgoingMessage message, SendCallback done) {
+  bool post = false;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.emplace_back(std::move(message), std::move(done));
+    post = !drain_posted_;
+    drain_posted_ = true;
+  }
+  if (post) asio::post(client_->executor(), [self = shared_from_this()] { self->drain_inbox(); });
+}
+
+void ProducerImpl::drain_inbox() {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    draining_.swap(inbox_);
+    drain_posted_ = false;
+  }
+  // In queue order, which is each application thread's send order.
+  for (auto& [message, done] : draining_) send(std::move(message), std::move(done));
+  draining_.clear();
+}
+
 void ProducerImpl::send(OutgoingMessage message, SendCallback done) {
   auto fail = [&](PulsarError e) {
     SendResult r;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "client/errors.h"
+#include "client/tls_options.h"
 
 namespace magnetar::client {
 class TokenProvider;
@@ -101,6 +102,10 @@ struct ClientOptions {
   Millis backoff_initial{100};
   Millis backoff_max{30'000};
   std::string client_version = "Magnetar C++ Client";
+  // pulsar+ssl:// service URLs (and lookups answering one): the broker's certificate is checked
+  // against the system's trust store, or ca_file / ca_path, and its host name; verify=false
+  // accepts any certificate (tests only).
+  TlsOptions tls;
 };
 
 struct MessageId {
@@ -174,6 +179,7 @@ namespace detail {
 class ClientImpl;
 class ProducerImpl;
 class ConsumerImpl;
+struct Arrivals;
 }  // namespace detail
 
 class Producer {
@@ -198,9 +204,16 @@ class Producer {
 
  private:
   friend class PulsarClient;
-  Producer(std::shared_ptr<detail::ClientImpl> client, std::shared_ptr<detail::ProducerImpl> impl);
+  Producer(std::shared_ptr<detail::ClientImpl> client, std::string topic,
+           std::vector<std::shared_ptr<detail::ProducerImpl>> impls);
+  // The partition a message goes to: by key hash when it has a key, else round-robin.
+  size_t route(const OutgoingMessage& message);
   std::shared_ptr<detail::ClientImpl> client_;
-  std::shared_ptr<detail::ProducerImpl> impl_;
+  std::string topic_;
+  // One per partition (partition i = index i), or the one producer of a plain topic.
+  std::vector<std::shared_ptr<detail::ProducerImpl>> impls_;
+  size_t next_partition_ = 0;  // round-robin (guarded by the caller: one thread per Producer)
+  bool partitioned_ = false;    // impls_ are partitions (ids carry their index)
 };
 
 class Consumer {
@@ -232,9 +245,17 @@ class Consumer {
 
  private:
   friend class PulsarClient;
-  Consumer(std::shared_ptr<detail::ClientImpl> client, std::shared_ptr<detail::ConsumerImpl> impl);
+  Consumer(std::shared_ptr<detail::ClientImpl> client, std::string topic,
+           std::vector<std::shared_ptr<detail::ConsumerImpl>> impls,
+           std::shared_ptr<detail::Arrivals> arrivals);
+  // The consumer of the partition an id names (the only one of a plain topic).
+  const std::shared_ptr<detail::ConsumerImpl>& owner_of(const MessageId& id) const;
   std::shared_ptr<detail::ClientImpl> client_;
-  std::shared_ptr<detail::ConsumerImpl> impl_;
+  std::string topic_;
+  std::vector<std::shared_ptr<detail::ConsumerImpl>> impls_;  // as Producer's
+  std::shared_ptr<detail::Arrivals> arrivals_;  // partitioned: any partition's queue grew
+  size_t next_partition_ = 0;  // where receive() looks first (fairness across partitions)
+  bool partitioned_ = false;
 };
 
 class PulsarClient {
@@ -250,7 +271,11 @@ class PulsarClient {
   std::string lookup(const std::string& topic);
 
   // Register on the owning broker; throw PulsarError (kServerError with the broker's code, or
-  // kTimeout after operation_timeout). Partitioned topics are refused (kInvalidArgument).
+  // kTimeout after operation_timeout). On a partitioned topic (partitions() > 0) they register
+  // on every partition `<topic>-partition-<i>`: a producer routes each message by its key's hash
+  // (Java's String.hashCode over the key's bytes, so Java clients agree for ASCII keys), else
+  // round-robin; a consumer receives from all of them, ids carry their partition, and acks go
+  // back to it.
   Producer create_producer(ProducerOptions options);
   Consumer subscribe(ConsumerOptions options);
 

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -27,8 +29,8 @@ std::string Topic(const std::string& name) { return "persistent://public/default
 
 class PulsarClientTest : public ::testing::Test {
  protected:
-  void Start(const std::string& storage = "memory") {
-    server_ = std::make_unique<ts::MagnetarServer>(storage);
+  void Start(const std::string& storage = "memory", std::vector<std::string> extra = {}) {
+    server_ = std::make_unique<ts::MagnetarServer>(storage, std::move(extra));
     server_->start();
     ASSERT_NE(server_->pulsar_port(), 0) << server_->log();
     token_ = mc::PasswordAuthenticator(server_->url(), server_->admin_user(),
@@ -351,6 +353,144 @@ TEST_F(PulsarClientTest, BrokerKilledAndRestartedMidStreamLosesNoReceiptedMessag
 }
 
 // A broker that completes the handshake and then answers nothing: requests time out.
+// A self-signed certificate for localhost and 127.0.0.1, made with the openssl command.
+bool MakeCertificate(const std::filesystem::path& dir) {
+  auto r = ts::run_command(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+       (dir / "server.key").string(), "-out", (dir / "server.crt").string(), "-days", "2", "-subj",
+       "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+  return r.code == 0;
+}
+
+TEST(PulsarClientTls, ProducesAndConsumesOverTlsAndChecksTheCertificate) {
+  if (!std::filesystem::exists(ts::magnetar_binary())) GTEST_SKIP() << "no magnetar binary";
+  if (!std::filesystem::exists("/usr/bin/openssl")) GTEST_SKIP() << "openssl makes the certificate";
+  ts::TempDir dir;
+  ASSERT_TRUE(MakeCertificate(dir.path()));
+  const std::string crt = (dir.path() / "server.crt").string();
+  ts::MagnetarServer server("memory", {"--tls-cert", crt, "--tls-key",
+                                       (dir.path() / "server.key").string()});
+  server.start();
+  ASSERT_NE(server.pulsar_tls_port(), 0) << server.log();
+  mc::TlsOptions trust;
+  trust.ca_file = crt;
+  const std::string token = mc::PasswordAuthenticator(server.url(), server.admin_user(),
+                                                      server.admin_password(), nullptr, 10s, trust)
+                                .authenticate()
+                                .token;
+  const std::string tls_url = "pulsar+ssl://127.0.0.1:" + std::to_string(server.pulsar_tls_port());
+  mp::ClientOptions o;
+  o.service_url = "pulsar+ssl://localhost:" + std::to_string(server.pulsar_tls_port());
+  o.token = token;
+  o.tls = trust;
+  o.operation_timeout = 10s;
+  {
+    mp::PulsarClient client(o);
+    // The lookup answers the TLS URL (the plain one is for pulsar:// clients).
+    EXPECT_EQ(client.lookup(Topic("secure")), tls_url);
+    mp::Consumer consumer = client.subscribe({.topic = Topic("secure"),
+                                              .subscription = "s",
+                                              .initial_position = mp::InitialPosition::kEarliest});
+    mp::Producer producer = client.create_producer({.topic = Topic("secure")});
+    std::vector<mp::MessageId> ids;
+    for (int i = 0; i < 3; ++i) {
+      ids.push_back(producer.send({.payload = "tls-" + std::to_string(i), .key = "k"}));
+    }
+    for (int i = 0; i < 3; ++i) {
+      auto m = consumer.receive(10s);
+      ASSERT_TRUE(m) << "message " << i;
+      EXPECT_EQ(m->payload, "tls-" + std::to_string(i));
+      EXPECT_EQ(m->id.entry, ids[i].entry);
+      consumer.acknowledge(m->id);
+    }
+  }
+  {
+    // The plain port serves the same topic: what went in over TLS comes out here.
+    mp::ClientOptions plain = o;
+    plain.service_url = "pulsar://127.0.0.1:" + std::to_string(server.pulsar_port());
+    plain.tls = {};
+    mp::PulsarClient client(plain);
+    EXPECT_EQ(client.lookup(Topic("secure")), "pulsar://127.0.0.1:" + std::to_string(server.pulsar_port()));
+    mp::Consumer consumer = client.subscribe({.topic = Topic("secure"),
+                                              .subscription = "plain",
+                                              .initial_position = mp::InitialPosition::kEarliest});
+    auto m = consumer.receive(10s);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "tls-0");
+  }
+  {
+    // Not trusted (not in the system's store): the handshake fails, the operation times out.
+    mp::ClientOptions untrusted = o;
+    untrusted.tls = {};
+    untrusted.operation_timeout = 2s;
+    mp::PulsarClient client(untrusted);
+    EXPECT_THROW(client.create_producer({.topic = Topic("secure")}), mp::PulsarError);
+  }
+  {
+    // verify=false (tests only) accepts it.
+    mp::ClientOptions unverified = o;
+    unverified.tls = {};
+    unverified.tls.verify = false;
+    mp::PulsarClient client(unverified);
+    EXPECT_NO_THROW(client.create_producer({.topic = Topic("secure")}).send({.payload = "x"}));
+  }
+}
+
+TEST_F(PulsarClientTest, PartitionedTopicRoutesByKeyAndConsumesEveryPartition) {
+  Start("memory", {"--pulsar-default-partitions", "3"});
+  mp::PulsarClient client(Options());
+  // A topic first seen in PARTITIONED_METADATA is created with the default count.
+  EXPECT_EQ(client.partitions(Topic("parts")), 3u);
+  EXPECT_EQ(client.partitions(Topic("parts-partition-1")), 0u);  // a partition is a plain topic
+  mp::Consumer consumer = client.subscribe({.topic = Topic("parts"),
+                                            .subscription = "all",
+                                            .type = mp::SubscriptionType::kShared,
+                                            .initial_position = mp::InitialPosition::kEarliest});
+  EXPECT_EQ(consumer.topic(), Topic("parts"));
+  mp::Producer producer = client.create_producer({.topic = Topic("parts")});
+  EXPECT_EQ(producer.topic(), Topic("parts"));
+  std::map<std::string, std::set<int32_t>> partitions_by_key;
+  std::set<int32_t> unkeyed;
+  std::map<std::string, mp::MessageId> sent;  // payload -> id
+  for (int i = 0; i < 12; ++i) {
+    const std::string key = "key-" + std::to_string(i % 4);
+    const std::string payload = "keyed-" + std::to_string(i);
+    mp::MessageId id = producer.send({.payload = payload, .key = key});
+    ASSERT_GE(id.partition, 0);
+    ASSERT_LT(id.partition, 3);
+    partitions_by_key[key].insert(id.partition);
+    sent[payload] = id;
+  }
+  for (int i = 0; i < 6; ++i) {
+    const std::string payload = "plain-" + std::to_string(i);
+    mp::MessageId id = producer.send({.payload = payload});
+    unkeyed.insert(id.partition);
+    sent[payload] = id;
+  }
+  for (const auto& [key, parts] : partitions_by_key) EXPECT_EQ(parts.size(), 1u) << key;
+  EXPECT_EQ(unkeyed, (std::set<int32_t>{0, 1, 2}));  // round-robin reaches every partition
+  std::set<std::string> received;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    auto m = consumer.receive(10s);
+    ASSERT_TRUE(m) << "after " << received.size() << " messages";
+    ASSERT_TRUE(sent.count(m->payload)) << m->payload;
+    const mp::MessageId& id = sent[m->payload];
+    EXPECT_EQ(m->id.partition, id.partition) << m->payload;
+    EXPECT_EQ(m->id.entry, id.entry);
+    EXPECT_EQ(m->topic, Topic("parts") + "-partition-" + std::to_string(id.partition));
+    received.insert(m->payload);
+    consumer.acknowledge(m->id);
+  }
+  EXPECT_EQ(received.size(), sent.size());
+  EXPECT_FALSE(consumer.receive(300ms));
+  // Acks went to the right partitions: a new consumer of the subscription gets nothing again.
+  consumer.close();
+  mp::Consumer again = client.subscribe({.topic = Topic("parts"),
+                                         .subscription = "all",
+                                         .type = mp::SubscriptionType::kShared});
+  EXPECT_FALSE(again.receive(500ms));
+}
+
 TEST(PulsarClientTimeouts, UnansweredRequestsTimeOut) {
   namespace asio = boost::asio;
   asio::io_context io;

@@ -120,6 +120,11 @@ TEST_F(ConfigTest, PulsarPortAndAdvertisedAddress) {
   ServeConfig defaults = Parse({});
   EXPECT_EQ(defaults.pulsar_port, 6650);
   EXPECT_EQ(defaults.advertised_address, "");
+  EXPECT_EQ(defaults.pulsar_tls_port, 6651);
+  EXPECT_EQ(Parse({"--pulsar-tls-port", "0"}).pulsar_tls_port, 0);
+  EXPECT_EQ(Parse({"--pulsar-tls-port", "-1"}).pulsar_tls_port, -1);
+  EXPECT_EQ(defaults.pulsar_default_partitions, 0);
+  EXPECT_EQ(Parse({"--pulsar-default-partitions", "4"}).pulsar_default_partitions, 4);
   ServeConfig c = Parse({"--pulsar-port", "0", "--advertised-address", "broker.example:7000"});
   EXPECT_EQ(c.pulsar_port, 0);
   EXPECT_EQ(c.advertised_address, "broker.example:7000");

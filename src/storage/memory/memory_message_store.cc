@@ -68,6 +68,10 @@ void MemoryMessageStore::Append(const core::TopicKey& topic, std::vector<core::D
       draft->publish_time = now;
       log->last_id = id;
       log->bytes += draft->ByteSize();
+      if (draft->expires_at != 0 &&
+          (log->earliest_expiry == 0 || draft->expires_at < log->earliest_expiry)) {
+        log->earliest_expiry = draft->expires_at;
+      }
       log->messages.push_back(draft);
       stored.push_back(std::move(draft));
     }
@@ -155,6 +159,7 @@ void MemoryMessageStore::Sweep(UnixMicros now) {
   for (auto& log : logs) {
     std::lock_guard lock(log->mutex);
     Enforce(*log, now);
+    if (log->earliest_expiry == 0 || log->earliest_expiry > now) continue;  // nothing due yet
     // Messages with a TTL may expire out of order: drop any expired one, wherever it is.
     auto expired = [now](const MessagePtr& m) { return m->ExpiredAt(now); };
     if (std::any_of(log->messages.begin(), log->messages.end(), expired)) {
@@ -162,6 +167,12 @@ void MemoryMessageStore::Sweep(UnixMicros now) {
         if (expired(m)) log->bytes -= m->ByteSize();
       }
       std::erase_if(log->messages, expired);
+    }
+    log->earliest_expiry = 0;
+    for (const auto& m : log->messages) {
+      if (m->expires_at != 0 && (log->earliest_expiry == 0 || m->expires_at < log->earliest_expiry)) {
+        log->earliest_expiry = m->expires_at;
+      }
     }
   }
 }

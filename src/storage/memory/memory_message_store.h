@@ -41,6 +41,10 @@ class MemoryMessageStore final : public core::MessageStore {
     uint64_t bytes = 0;
     MessageId last_id;                      // survives trimming and DeleteTopic
     std::optional<core::RetentionPolicy> policy;
+    // At most the smallest expires_at of the messages with a TTL (0: none has one), so Sweep scans
+    // a log only when something in it may have expired (a scan of every message every sweep was
+    // 6% of a batched Pulsar produce). Lowered on append, recomputed by the scan.
+    UnixMicros earliest_expiry = 0;
   };
 
   std::shared_ptr<TopicLog> Find(const core::TopicKey& topic) const;

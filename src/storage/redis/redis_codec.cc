@@ -241,6 +241,8 @@ std::string EncodeTopicRecord(const core::TopicRecord& t) {
   w.U64(static_cast<uint64_t>(t.created_at));
   w.U8(t.description ? 1 : 0);
   w.Str(t.description.value_or(""));
+  // Trailing and only when set: records of plain topics stay as older versions wrote them.
+  if (t.partitions > 0) w.U64(t.partitions);
   return w.Take();
 }
 
@@ -254,6 +256,12 @@ bool DecodeTopicRecord(std::string_view in, core::TopicRecord& t) {
   }
   t.description =
       has_description ? std::optional<std::string>(std::move(description)) : std::nullopt;
+  t.partitions = 0;
+  if (!r.done()) {
+    uint64_t n = 0;
+    if (!r.U64(n) || n > UINT32_MAX) return false;
+    t.partitions = static_cast<uint32_t>(n);
+  }
   return r.done();
 }
 

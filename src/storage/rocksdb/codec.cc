@@ -1,5 +1,6 @@
 #include "storage/rocksdb/codec.h"
 
+#include <cstdint>
 #include <limits>
 
 namespace magnetar::storage::rocks {
@@ -291,6 +292,8 @@ std::string EncodeTopicRecord(const core::TopicRecord& record) {
   w.Str(record.topic_id);
   w.I64(record.created_at);
   w.OptStr(record.description);
+  // Trailing and only when set: records of plain topics stay as older versions wrote them.
+  if (record.partitions > 0) w.U64(record.partitions);
   return w.Take();
 }
 
@@ -299,6 +302,12 @@ bool DecodeTopicRecord(std::string_view value, core::TopicRecord* out) {
   out->topic_id = r.Str();
   out->created_at = r.I64();
   out->description = r.OptStr();
+  out->partitions = 0;
+  if (r.ok() && !r.done()) {
+    const uint64_t n = r.U64();
+    if (n > UINT32_MAX) return false;
+    out->partitions = static_cast<uint32_t>(n);
+  }
   return r.done();
 }
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -234,6 +235,7 @@ void MagnetarServer::start(uint16_t port) {
       // Pulsar and eFTL ports are kept across restarts, so clients reconnect).
       "--pulsar-port", std::to_string(pulsar_port_), "--eftl-port",
       std::to_string(port == 0 ? 0 : eftl_port_), "--pulsar-ws-port", "0",
+      "--pulsar-tls-port", std::to_string(pulsar_tls_port_),
       // The contract's rate limits would trip on the tests' logins.
       "--rate-limit-login", "0", "--rate-limit-refresh", "0", "--rate-limit-publish", "0",
       "--rate-limit-bulk", "0", "--rate-limit-device-code", "0"};
@@ -284,6 +286,19 @@ void MagnetarServer::start(uint16_t port) {
     const std::string all = proc_->out() + proc_->err();
     std::regex_search(all, pm, pulsar);
     pulsar_port_ = static_cast<uint16_t>(std::stoi(pm[1].str()));
+  }
+  // Logged just after the plain one, when the server has TLS.
+  const std::regex pulsar_tls(R"(Pulsar binary protocol over TLS on pulsar\+ssl://[^:]+:(\d+))");
+  const bool with_tls = std::find(extra_.begin(), extra_.end(), "--tls-cert") != extra_.end();
+  if (with_tls && proc_->wait_for(
+                      [&](const std::string& out, const std::string& err) {
+                        const std::string all = out + err;
+                        return std::regex_search(all, pm, pulsar_tls);
+                      },
+                      std::chrono::seconds(10))) {
+    const std::string all = proc_->out() + proc_->err();
+    std::regex_search(all, pm, pulsar_tls);
+    pulsar_tls_port_ = static_cast<uint16_t>(std::stoi(pm[1].str()));
   }
 }
 

@@ -103,6 +103,8 @@ class MagnetarServer {
   }
   // The Pulsar binary protocol port (a free one; restarts reuse it, so clients reconnect).
   uint16_t pulsar_port() const { return pulsar_port_; }
+  // Its TLS listener (pulsar+ssl://), when started with --tls-cert/--tls-key; else 0.
+  uint16_t pulsar_tls_port() const { return pulsar_tls_port_; }
   // http://, or https:// when started with --tls-cert/--tls-key.
   std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
   const std::string& admin_user() const { return admin_user_; }
@@ -119,6 +121,7 @@ class MagnetarServer {
   uint16_t port_ = 0;
   uint16_t eftl_port_ = 0;
   uint16_t pulsar_port_ = 0;
+  uint16_t pulsar_tls_port_ = 0;
   std::string scheme_ = "http";
   std::unique_ptr<ChildProcess> proc_;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/crc.hpp>
+
 namespace magnetar::pulsar {
 namespace {
 
@@ -12,6 +14,27 @@ std::string Bytes(std::initializer_list<int> b) {
 }
 
 TEST(Crc32c, CheckValue) { EXPECT_EQ(Crc32c("123456789"), 0xE3069283u); }
+
+TEST(Crc32c, Rfc3720VectorsAndEveryLengthAgreeWithBoost) {
+  // RFC 3720 B.4 (iSCSI): 32 bytes of zeros, of ones, incrementing.
+  std::string ascending;
+  for (int i = 0; i < 32; ++i) ascending.push_back(static_cast<char>(i));
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  EXPECT_EQ(Crc32c(ascending), 0x46DD794Eu);
+  EXPECT_EQ(Crc32c(""), 0u);
+  // The hardware path's 8-byte steps and byte tail, at every alignment and length up to 100.
+  std::string data;
+  for (int i = 0; i < 108; ++i) data.push_back(static_cast<char>(i * 37 + 11));
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t len = 0; len <= 100; ++len) {
+      boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+      crc.process_bytes(data.data() + offset, len);
+      ASSERT_EQ(Crc32c(std::string_view(data).substr(offset, len)), crc.checksum())
+          << offset << "+" << len;
+    }
+  }
+}
 
 TEST(Frame, SimpleCommandRoundTrip) {
   std::string wire;
