@@ -9,6 +9,7 @@
 #include <deque>
 #include <memory>
 #include <variant>
+#include <vector>
 
 #include "common/log.h"
 #include "net/stream_types.h"
@@ -30,14 +31,41 @@ constexpr size_t kMaxFramesPerWrite = 32;
 constexpr size_t kMaxBytesPerWrite = 256 * 1024;
 
 // The frames of the write in progress, their encoded headers and the buffer list pointing at both.
-// Allocated while a connection is writing and freed when its queue drains, so an idle connection
-// (there may be tens of thousands) does not carry it.
+// A connection holds one only while it is writing and gives it back when its queue drains, so an
+// idle connection (there may be tens of thousands) does not carry it.
 struct WriteBatch {
   std::array<WsConnection::Frame, kMaxFramesPerWrite> frames;
   std::array<FrameHeader, kMaxFramesPerWrite> headers;
   std::array<asio::const_buffer, 2 * kMaxFramesPerWrite> buffers;
   size_t count = 0;  // frames in use
   size_t bytes = 0;  // their payload bytes
+};
+
+// Batches given back, for the next connection of this thread that starts writing. Measured: in a
+// fan-out each of 1,000 connections takes a batch and gives it back once per message; with plain
+// new/delete, glibc returned the freed top of the heap to the kernel and page-faulted it back in
+// on every round (12% of the server's time).
+class WriteBatchPool {
+ public:
+  static std::unique_ptr<WriteBatch> Take() {
+    auto& free = Free();
+    if (free.empty()) return std::make_unique<WriteBatch>();
+    auto batch = std::move(free.back());
+    free.pop_back();
+    return batch;
+  }
+  static void Give(std::unique_ptr<WriteBatch> batch) {
+    if (!batch) return;
+    auto& free = Free();
+    if (free.size() < kMaxKept) free.push_back(std::move(batch));
+  }
+
+ private:
+  static constexpr size_t kMaxKept = 4096;  // about 8 MiB per I/O thread at most
+  static std::vector<std::unique_ptr<WriteBatch>>& Free() {
+    thread_local std::vector<std::unique_ptr<WriteBatch>> free;
+    return free;
+  }
 };
 
 // A buffer sequence over part of WriteBatch::buffers (Asio copies the sequence it is given into
@@ -89,6 +117,7 @@ class WsConnectionImpl final : public WsConnection {
   void Read();
   void OnRead(beast::error_code ec);
   void Write();
+  void ReleaseWritten();
   void StartClose();
   void Finish();
 
@@ -187,13 +216,9 @@ void WsConnectionImpl<Stream>::Send(Frame frame) {
 
 template <class Stream>
 void WsConnectionImpl<Stream>::Write() {
-  if (batch_) {  // the previous write is over: release its frames, keep the batch for the next
-    for (size_t i = 0; i < batch_->count; ++i) batch_->frames[i].reset();
-    batch_->count = 0;
-    batch_->bytes = 0;
-  }
+  ReleaseWritten();
   if (queue_.empty() || finished_) {
-    batch_.reset();
+    WriteBatchPool::Give(std::move(batch_));
     writing_ = false;
     if (closing_ && !finished_) StartClose();
     return;
@@ -201,7 +226,7 @@ void WsConnectionImpl<Stream>::Write() {
   if (!ws_.is_open()) {
     // Beast is answering the peer's close or failing the connection: no data frame may follow
     // its close frame, and the read loop is about to finish the connection.
-    batch_.reset();
+    WriteBatchPool::Give(std::move(batch_));
     writing_ = false;
     queue_.clear();
     queued_bytes_ = 0;
@@ -210,7 +235,7 @@ void WsConnectionImpl<Stream>::Write() {
   writing_ = true;
   // The frames being written live in batch_ until the write completes, whatever happens to the
   // queue meanwhile (overflow or Finish clear it): the transport reads from their bytes.
-  if (!batch_) batch_ = std::make_unique<WriteBatch>();
+  if (!batch_) batch_ = WriteBatchPool::Take();
   WriteBatch& b = *batch_;
   while (!queue_.empty() && b.count < kMaxFramesPerWrite &&
          (b.count == 0 || b.bytes + queue_.front()->size() <= kMaxBytesPerWrite)) {
@@ -228,12 +253,22 @@ void WsConnectionImpl<Stream>::Write() {
       BufferRange{b.buffers.data(), b.buffers.data() + 2 * b.count},
       [self = self()](beast::error_code ec, size_t) {
         if (ec) {
-          self->batch_.reset();
+          self->ReleaseWritten();
+          WriteBatchPool::Give(std::move(self->batch_));
           self->writing_ = false;
           return self->Finish();
         }
         self->Write();
       });
+}
+
+// The write of batch_ is over: its frames are released (the batch itself is kept for the next).
+template <class Stream>
+void WsConnectionImpl<Stream>::ReleaseWritten() {
+  if (!batch_) return;
+  for (size_t i = 0; i < batch_->count; ++i) batch_->frames[i].reset();
+  batch_->count = 0;
+  batch_->bytes = 0;
 }
 
 template <class Stream>
