@@ -26,20 +26,23 @@ class TopicSink final : public core::SubscriberSink {
  public:
   TopicSink(std::weak_ptr<RelayWsSession> session, std::weak_ptr<ws::WsConnection> conn,
             std::string topic)
-      : session_(std::move(session)), conn_(std::move(conn)), topic_(std::move(topic)) {}
+      : session_(std::move(session)),
+        conn_(std::move(conn)),
+        topic_(std::make_shared<const std::string>(std::move(topic))) {}
 
   void OnMessage(const core::MessagePtr& message) override {
     auto conn = conn_.lock();
     if (!conn) return;
+    // The topic name is shared, not copied: this runs once per subscriber per message.
     conn->Post([session = session_, topic = topic_, message] {
-      if (auto s = session.lock()) s->Deliver(topic, message);
+      if (auto s = session.lock()) s->Deliver(*topic, message);
     });
   }
 
  private:
   std::weak_ptr<RelayWsSession> session_;
   std::weak_ptr<ws::WsConnection> conn_;
-  std::string topic_;
+  std::shared_ptr<const std::string> topic_;
 };
 
 std::string ErrorFrame(std::string_view code, std::string_view message) {

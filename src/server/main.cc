@@ -3,6 +3,10 @@
 #include <csignal>
 #include <iostream>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "cli/cli.h"
 #include "common/log.h"
 #include "server/config.h"
@@ -25,6 +29,14 @@ int main(int argc, char** argv) {
   if (!config) return exit_code;
   ConfigureLogging(config->log_level, config->log_format == "json" ? LogFormat::kJson
                                                                      : LogFormat::kText);
+
+#ifdef __GLIBC__
+  // Keep up to 64 MiB of freed heap per arena instead of giving it back to the kernel at once.
+  // Measured: a fan-out to 1,000 WebSockets allocates and frees a few hundred KiB of handlers per
+  // message; with the default 128 KiB threshold glibc trimmed the heap (madvise) and page-faulted
+  // it back on every message (~15% of the server's time). Peak memory is unchanged.
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
 
   // Block the stop signals in every thread; the main thread waits for them below.
   sigset_t signals;

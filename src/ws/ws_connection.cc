@@ -5,11 +5,16 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <array>
 #include <deque>
+#include <memory>
 #include <variant>
+#include <vector>
 
 #include "common/log.h"
 #include "net/stream_types.h"
+#include "ws/frame_header.h"
+#include "ws/serialized_stream.h"
 
 namespace magnetar::ws {
 
@@ -19,8 +24,70 @@ namespace websocket = boost::beast::websocket;
 
 namespace {
 
+// One gather write: at most this many frames (two buffers each, header and payload: Asio passes
+// up to 64 buffers to one writev) and about this many bytes, so one write stays short and a
+// connection with a long queue does not hold the thread for long.
+constexpr size_t kMaxFramesPerWrite = 32;
+constexpr size_t kMaxBytesPerWrite = 256 * 1024;
+
+// The frames of the write in progress, their encoded headers and the buffer list pointing at both.
+// A connection holds one only while it is writing and gives it back when its queue drains, so an
+// idle connection (there may be tens of thousands) does not carry it.
+struct WriteBatch {
+  std::array<WsConnection::Frame, kMaxFramesPerWrite> frames;
+  std::array<FrameHeader, kMaxFramesPerWrite> headers;
+  std::array<asio::const_buffer, 2 * kMaxFramesPerWrite> buffers;
+  size_t count = 0;  // frames in use
+  size_t bytes = 0;  // their payload bytes
+};
+
+// Batches given back, for the next connection of this thread that starts writing. Measured: in a
+// fan-out each of 1,000 connections takes a batch and gives it back once per message; with plain
+// new/delete, glibc returned the freed top of the heap to the kernel and page-faulted it back in
+// on every round (12% of the server's time).
+class WriteBatchPool {
+ public:
+  static std::unique_ptr<WriteBatch> Take() {
+    auto& free = Free();
+    if (free.empty()) return std::make_unique<WriteBatch>();
+    auto batch = std::move(free.back());
+    free.pop_back();
+    return batch;
+  }
+  static void Give(std::unique_ptr<WriteBatch> batch) {
+    if (!batch) return;
+    auto& free = Free();
+    if (free.size() < kMaxKept) free.push_back(std::move(batch));
+  }
+
+ private:
+  static constexpr size_t kMaxKept = 4096;  // about 8 MiB per I/O thread at most
+  static std::vector<std::unique_ptr<WriteBatch>>& Free() {
+    thread_local std::vector<std::unique_ptr<WriteBatch>> free;
+    return free;
+  }
+};
+
+// A buffer sequence over part of WriteBatch::buffers (Asio copies the sequence it is given into
+// the operation: a view costs nothing to copy, a std::vector would allocate).
+struct BufferRange {
+  using value_type = asio::const_buffer;
+  using const_iterator = const asio::const_buffer*;
+  const asio::const_buffer* first;
+  const asio::const_buffer* last;
+  const_iterator begin() const { return first; }
+  const_iterator end() const { return last; }
+};
+
 // The connection over one transport (net::PlainStream or net::TlsStream). Over TLS, Beast's
 // close handshake ends with the TLS teardown (close_notify); the close deadline bounds both.
+//
+// Data frames do not go through Beast's write path: Write() encodes each queued frame's header
+// (server frames are unmasked, so the payload bytes are the shared Frame itself) and writes the
+// headers and payloads of up to kMaxFramesPerWrite queued frames in one gather write on the
+// SerializedStream below Beast, which also carries Beast's own writes (handshake response, pong,
+// close) one at a time. permessage-deflate is never enabled (Beast's default), so a frame's
+// payload is the message as given.
 template <class Stream>
 class WsConnectionImpl final : public WsConnection {
  public:
@@ -40,7 +107,7 @@ class WsConnectionImpl final : public WsConnection {
   bool open() const override { return open_ && !closing_; }
   bool is_tls() const override { return net::kIsTls<Stream>; }
   size_t queued_bytes() const override {
-    return queued_bytes_ + (in_flight_ ? in_flight_->size() : 0);
+    return queued_bytes_ + (batch_ ? batch_->bytes : 0);
   }
 
  private:
@@ -50,17 +117,19 @@ class WsConnectionImpl final : public WsConnection {
   void Read();
   void OnRead(beast::error_code ec);
   void Write();
+  void ReleaseWritten();
   void StartClose();
   void Finish();
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<SerializedStream<Stream>> ws_;
   net::ConnectionTracker& tracker_;
   WsOptions options_;
   std::shared_ptr<WsHandler> handler_;
   beast::flat_buffer read_buffer_;
-  std::deque<Frame> queue_;  // waiting frames (not the one being written)
+  std::deque<Frame> queue_;  // waiting frames (not those being written)
   size_t queued_bytes_ = 0;  // bytes in queue_
-  Frame in_flight_;          // the frame Beast is writing; kept alive until its write completes
+  // The frames being written, kept alive until the write completes; null when not writing.
+  std::unique_ptr<WriteBatch> batch_;
   bool writing_ = false;
   bool open_ = false;
   bool closing_ = false;
@@ -83,7 +152,6 @@ void WsConnectionImpl<Stream>::Accept(http::Request request, std::string subprot
   timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
   ws_.read_message_max(options_.max_message_bytes);
-  ws_.auto_fragment(false);
   ws_.set_option(websocket::stream_base::decorator(
       [subprotocol](websocket::response_type& res) {
         res.set(beast::http::field::server, "magnetar");
@@ -152,26 +220,59 @@ void WsConnectionImpl<Stream>::Send(Frame frame) {
 
 template <class Stream>
 void WsConnectionImpl<Stream>::Write() {
+  ReleaseWritten();
   if (queue_.empty() || finished_) {
+    WriteBatchPool::Give(std::move(batch_));
     writing_ = false;
     if (closing_ && !finished_) StartClose();
     return;
   }
+  if (!ws_.is_open()) {
+    // Beast is answering the peer's close or failing the connection: no data frame may follow
+    // its close frame, and the read loop is about to finish the connection.
+    WriteBatchPool::Give(std::move(batch_));
+    writing_ = false;
+    queue_.clear();
+    queued_bytes_ = 0;
+    return;
+  }
   writing_ = true;
-  // The frame being written lives in in_flight_ until the write completes, whatever happens to
-  // the queue meanwhile (overflow or Finish clear it): Beast reads from its bytes.
-  in_flight_ = std::move(queue_.front());
-  queue_.pop_front();
-  queued_bytes_ -= in_flight_->size();
-  ws_.text(true);
-  ws_.async_write(asio::buffer(*in_flight_), [self = self()](beast::error_code ec, size_t) {
-    self->in_flight_.reset();
-    if (ec) {
-      self->writing_ = false;
-      return self->Finish();
-    }
-    self->Write();
-  });
+  // The frames being written live in batch_ until the write completes, whatever happens to the
+  // queue meanwhile (overflow or Finish clear it): the transport reads from their bytes.
+  if (!batch_) batch_ = WriteBatchPool::Take();
+  WriteBatch& b = *batch_;
+  while (!queue_.empty() && b.count < kMaxFramesPerWrite &&
+         (b.count == 0 || b.bytes + queue_.front()->size() <= kMaxBytesPerWrite)) {
+    Frame& frame = queue_.front();
+    const size_t i = b.count++;
+    b.headers[i] = EncodeFrameHeader(Opcode::kText, frame->size());
+    b.buffers[2 * i] = asio::const_buffer(b.headers[i].data(), b.headers[i].size);
+    b.buffers[2 * i + 1] = asio::buffer(*frame);
+    b.bytes += frame->size();
+    queued_bytes_ -= frame->size();
+    b.frames[i] = std::move(frame);
+    queue_.pop_front();
+  }
+  ws_.next_layer().async_write_some(
+      BufferRange{b.buffers.data(), b.buffers.data() + 2 * b.count},
+      [self = self()](beast::error_code ec, size_t) {
+        if (ec) {
+          self->ReleaseWritten();
+          WriteBatchPool::Give(std::move(self->batch_));
+          self->writing_ = false;
+          return self->Finish();
+        }
+        self->Write();
+      });
+}
+
+// The write of batch_ is over: its frames are released (the batch itself is kept for the next).
+template <class Stream>
+void WsConnectionImpl<Stream>::ReleaseWritten() {
+  if (!batch_) return;
+  for (size_t i = 0; i < batch_->count; ++i) batch_->frames[i].reset();
+  batch_->count = 0;
+  batch_->bytes = 0;
 }
 
 template <class Stream>

@@ -3,7 +3,9 @@
 // WsConnection: one WebSocket connection's mechanics, whatever protocol runs on it — handshake,
 // read loop with a frame size limit (oversize closes with 1009), one write in flight plus a
 // bounded send queue (a client that stops reading is closed with 1008 once the queue bound is
-// hit, so it never grows server memory), and a close that cannot hang (a hard deadline).
+// hit, so it never grows server memory), and a close that cannot hang (a hard deadline). Frames
+// queued while a write is in flight go out together in the next write (one gather write of
+// pre-encoded frames; see README.md).
 //
 // Plain (ws://) and TLS (wss://) connections behave the same; the transport is chosen by the
 // stream given to Create(). This header is the interface protocol code uses; the implementation
@@ -67,6 +69,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>, public n
                       std::shared_ptr<WsHandler> handler) = 0;
 
   // Queues a text frame. Drops it if closing; closes with 1008 if the queue bound is exceeded.
+  // The string is written as the frame's payload as is, never copied: share one Frame across
+  // every connection a message goes to.
   virtual void Send(Frame frame) = 0;
   void SendText(std::string text) { Send(std::make_shared<const std::string>(std::move(text))); }
   // Sends a close frame (after what is already queued) and ends the connection.
