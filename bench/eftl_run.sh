@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # eFTL scenarios (issue 12): starts `magnetar serve --storage memory` with an eFTL listener and
 # runs eftl-bench against it: publish with QoS acks, then fan-out to 10 matching subscriptions
-# with 0, 1,000 and 10,000 NON-matching subscriptions (distinct matchers) beside them, in two
+# with 0, 1,000 and 10,000 NON-matching subscriptions (distinct matchers) beside them, in three
 # interleaved rounds (one with --quick), so a disturbance hits one run, not one setting: the
 # delivery rate must not fall with the number of subscriptions that do not match (the matcher
 # index). Prints one JSON line per run, {"label": …, "result": <eftl-bench --json>} (a failed run
@@ -21,7 +21,7 @@ done
 duration=$([[ $quick == 1 ]] && echo 1 || echo 8)
 warmup=$([[ $quick == 1 ]] && echo 0.5 || echo 2)
 matching=10
-rounds=$([[ $quick == 1 ]] && echo 1 || echo 2)  # fan-out rounds, interleaved; report.py takes the best
+rounds=$([[ $quick == 1 ]] && echo 1 || echo 3)  # fan-out rounds, interleaved; report.py takes the best
 work=$(mktemp -d)
 : >"$work/out"
 password=bench-$RANDOM$RANDOM

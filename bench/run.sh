@@ -314,7 +314,9 @@ fi
 pulsar_port=$(free_port)
 PULSAR_PORT=$pulsar_port start_magnetar pulsar --storage memory
 login pulsar
-pulsar_messages=$([[ $quick == 1 ]] && echo 200000 || echo 2000000)
+# At most the retention of a topic (--max-messages-per-topic, 1,000,000 by default): consume reads
+# back everything it produced.
+pulsar_messages=$([[ $quick == 1 ]] && echo 200000 || echo 1000000)
 measure_pulsar pulsar "$pulsar_port" pulsar-produce --scenario produce --messages "$pulsar_messages"
 measure_pulsar pulsar "$pulsar_port" pulsar-consume --scenario consume --messages "$pulsar_messages"
 measure_pulsar pulsar "$pulsar_port" pulsar-latency --scenario latency --rate 10000 --duration "$duration"
