@@ -229,6 +229,7 @@ std::optional<uint64_t> ContextStamp(std::string_view receipt) {
   return v;
 }
 
+// Its own copy (common/base64.h has one): the generator carries no Magnetar code.
 std::string Base64Encode(std::string_view bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -587,7 +587,7 @@ struct EftlConnection::Impl : std::enable_shared_from_this<Impl> {
     const std::string user = url_creds ? url.username : options.username;
     const std::string password = url_creds ? url.password : options.password;
     std::string basic;
-    if (!user.empty() || !password.empty()) basic = "Basic " + eftl::Base64Encode(user + ":" + password);
+    if (!user.empty() || !password.empty()) basic = "Basic " + Base64Encode(user + ":" + password);
     c->set_option(websocket::stream_base::decorator([basic](websocket::request_type& req) {
       req.set(beast::http::field::sec_websocket_protocol, kSubprotocol);
       req.set(beast::http::field::user_agent, kClientVersion);

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/base64.h"  // Base64Encode, for opaque fields
 #include "common/json_string.h"
 #include "common/status.h"
 
@@ -103,7 +104,6 @@ void AppendMessage(std::string& out, const Message& message);
 
 // Small helpers shared with the frame builders (and magnetar::AppendJsonString, included above).
 void AppendDouble(std::string& out, double v);  // shortest round-trip form, always a JSON number
-std::string Base64Encode(std::string_view bytes);
 // Standard alphabet; padding optional; anything else (bad characters, bad length) fails.
 bool Base64Decode(std::string_view text, std::string* out);
 

@@ -11,12 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/base64.h"  // Base64Encode, for payloads
 #include "common/message_id.h"
 
 namespace magnetar::pulsar_ws {
 
-// Standard base64 (RFC 4648, `+/`, padded).
-std::string Base64Encode(std::string_view data);
 // Strict: length a multiple of 4, alphabet only, padding only at the end. nullopt otherwise.
 std::optional<std::string> Base64Decode(std::string_view text);
 
