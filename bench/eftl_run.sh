@@ -22,6 +22,14 @@ duration=$([[ $quick == 1 ]] && echo 1 || echo 8)
 warmup=$([[ $quick == 1 ]] && echo 0.5 || echo 2)
 matching=10
 rounds=$([[ $quick == 1 ]] && echo 1 || echo 3)  # fan-out rounds, interleaved; report.py takes the best
+# Pinned like bench/run.sh's other scenarios (server on core 1 with one I/O thread, the client on
+# core 0), so rounds differ by the server's work, not by how the scheduler placed two processes.
+server_pin=()
+client_pin=()
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+  server_pin=(taskset -c 1)
+  client_pin=(taskset -c 0)
+fi
 work=$(mktemp -d)
 : >"$work/out"
 password=bench-$RANDOM$RANDOM
@@ -29,7 +37,8 @@ pid=
 trap '[[ -n $pid ]] && { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 env -i PATH="$PATH" HOME="${HOME:-/tmp}" PULSAR_JWT_SECRET_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
   PULSAR_BOOTSTRAP_ADMIN_USERNAME=bench PULSAR_BOOTSTRAP_ADMIN_PASSWORD="$password" \
-  "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 --pulsar-ws-port 0 --storage memory \
+  "${server_pin[@]}" "$magnetar" serve --host 127.0.0.1 --port 0 --pulsar-port 0 --eftl-port 0 \
+  --pulsar-ws-port 0 --threads 1 --storage memory \
   --data-dir "$work/data" --log-level warning --rate-limits off >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 100); do
@@ -43,7 +52,7 @@ run() {
   local label=$1
   shift
   local out
-  out=$("$bench" --url "ws://127.0.0.1:$port/$label" --user bench --password "$password" \
+  out=$("${client_pin[@]}" "$bench" --url "ws://127.0.0.1:$port/$label" --user bench --password "$password" \
     --duration "$duration" --warmup "$warmup" --json "$@" 2>"$work/$label.err") || true
   [[ $out == \{* ]] || out="{\"ok\":false,\"error\":\"no output: $(head -c 200 "$work/$label.err" | tr -d '"\\' | tr '\n' ' ')\"}"
   printf '{"label":"%s","result":%s}\n' "$label" "$out"

@@ -445,7 +445,7 @@ def write_markdown(results_path: str, path: str, doc: dict) -> None:
     if eftl:
         flat = eftl_flatness(eftl)
         lines += ["", "### eFTL (issue 12): bench/eftl_run.sh through the C++ eFTL client", "",
-                  "A fresh magnetar (memory engine, unpinned, so client and server share both cores). "
+                  "A fresh magnetar (memory engine, one I/O thread pinned to one core, the C++ client to the other). "
                   "Fan-out: 10 subscriptions whose matchers the messages match (`{\"k\":0}` … "
                   "`{\"k\":9}`, one match per message), with 0, 1,000 and 10,000 further subscriptions "
                   "with distinct matchers no message matches; deliveries/s must not fall with the "

@@ -302,7 +302,7 @@ else
 fi
 
 # --- eFTL: publish with QoS acks, fan-out to 10 matching subscriptions beside 0, 1,000 and 10,000
-# non-matching ones (bench/eftl_run.sh, its own memory server, unpinned; one JSON line per run,
+# non-matching ones (bench/eftl_run.sh, its own memory server, pinned likewise; one JSON line per run,
 # kept beside the results and rendered by report.py) ----------------------------------------------
 echo "== eftl (load $(cut -d' ' -f1 /proc/loadavg))" >&2
 if ! "$root/bench/eftl_run.sh" "$build" $([[ $quick == 1 ]] && echo --quick) >"$work/eftl.jsonl" \

@@ -194,8 +194,11 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
               return PublishAllowed(gate, ctx, std::move(user), std::move(*request), scoped,
                                     fingerprint, std::move(respond));
             }
-            ThenIfAllowed(ctx, "publish", options_.rate_limit_publish, "quota_publish",
-                          user.user_id, options_.quota_publish_per_minute, 1, respond,
+            // A copy: the continuation below takes `user` by move, and the order in which a
+            // call's arguments are evaluated is unspecified.
+            const std::string user_id = user.user_id;
+            ThenIfAllowed(ctx, "publish", options_.rate_limit_publish, "quota_publish", user_id,
+                          options_.quota_publish_per_minute, 1, respond,
                           [this, gate, ctx, user = std::move(user), request = std::move(*request),
                            scoped = scoped, fingerprint = fingerprint, respond]() mutable {
                             PublishAllowed(gate, ctx, std::move(user), std::move(request), scoped,
@@ -251,8 +254,9 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
             if (!errors.empty()) return respond(errors.ToResponse());
             auto [scoped, fingerprint] = ScopeOf(*ctx, "bulk", user.user_id, *body);
             const int cost = static_cast<int>(requests.size());
+            const std::string user_id = user.user_id;  // a copy: `user` moves below
             ThenIfAllowed(
-                ctx, "bulk", options_.rate_limit_bulk, "quota_publish", user.user_id,
+                ctx, "bulk", options_.rate_limit_bulk, "quota_publish", user_id,
                 options_.quota_publish_per_minute, cost, respond,
                 [this, gate, ctx, respond, user = std::move(user), requests = std::move(requests),
                  scoped = scoped, fingerprint = fingerprint]() mutable {
