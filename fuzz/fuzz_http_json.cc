@@ -46,7 +46,7 @@ void CheckRequest(const MessageRequest& request) {
   json::value payload;
   FUZZ_CHECK(IsJson(request.payload_json, &payload) && payload.is_object());
 
-  core::DraftPtr draft = request.ToDraft(kNow);
+  core::DraftPtr draft = MessageRequest(request).ToDraft(kNow);  // a copy: ToDraft moves out
   FUZZ_CHECK(draft->payload == request.payload_json);
   if (request.ttl_seconds) FUZZ_CHECK(draft->expires_at > kNow);
   draft->id = MessageId{static_cast<uint64_t>(kNow / 1000), 7};
@@ -63,7 +63,7 @@ void CheckRequest(const MessageRequest& request) {
 
 void Single(const json::value& body) {
   ValidationErrors errors;
-  auto request = ParseMessageRequest(body, json::array{"body"}, errors);
+  auto request = ParseMessageRequest(body, [] { return json::array{"body"}; }, errors);
   FUZZ_CHECK(request.has_value() == errors.empty());
   if (request) {
     CheckRequest(*request);
@@ -89,7 +89,8 @@ void Bulk(const json::value& body) {
     } else {
       const auto& arr = list->as_array();
       for (size_t i = 0; i < arr.size(); ++i) {
-        auto r = ParseMessageRequest(arr[i], json::array{"body", "messages", i}, errors);
+        auto r = ParseMessageRequest(
+            arr[i], [i] { return json::array{"body", "messages", i}; }, errors);
         if (r) requests.push_back(std::move(*r));
       }
     }
