@@ -105,11 +105,17 @@ def redis():
 @pytest.fixture(scope="module")
 def nodes(redis):
     """Three nodes on the one Redis, sharing the JWT secret and the bootstrap admin."""
+    yield from run_nodes(redis, ["--rate-limits", "off"], ("a", "b", "c"))
+
+
+def run_nodes(redis, args: list[str], labels: tuple[str, ...]):
+    """Starts one node per label on `redis`, all sharing the first one's JWT secret and bootstrap
+    admin; yields them, then stops them (a fixture's body: `yield from run_nodes(...)`)."""
     require_binary()
     started: list[MagnetarServer] = []
     try:
-        for label in ("a", "b", "c"):
-            srv = MagnetarServer(["--rate-limits", "off"], label=f"node-{label}", storage=redis.url)
+        for label in labels:
+            srv = MagnetarServer(args, label=f"node-{label}", storage=redis.url)
             if started:
                 srv.secret = started[0].secret
                 srv.admin_password = started[0].admin_password
@@ -147,24 +153,9 @@ LEASE_SECONDS = 5
 @pytest.fixture(scope="module")
 def limited_nodes(redis):
     """Three more nodes on the same Redis, with their rate limits and caps on and small."""
-    require_binary()
-    started: list[MagnetarServer] = []
     args = ["--rate-limit-publish", str(PUBLISH_LIMIT), "--ws-max-per-user", str(WS_CAP),
             "--poll-max-per-user", "2", "--slot-lease-seconds", str(LEASE_SECONDS)]
-    try:
-        for label in ("d", "e", "f"):
-            srv = MagnetarServer(args, label=f"node-{label}", storage=redis.url)
-            if started:
-                srv.secret = started[0].secret
-                srv.admin_password = started[0].admin_password
-            started.append(srv)
-            srv.start()
-    except ServerStartError as e:
-        pytest.fail(str(e))
-    yield started
-    for srv in started:
-        srv.terminate(timeout=10)
-        srv.kill()
+    yield from run_nodes(redis, args, ("d", "e", "f"))
 
 
 def test_the_publish_rate_limit_holds_across_nodes(limited_nodes):
