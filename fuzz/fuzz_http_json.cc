@@ -53,7 +53,7 @@ void CheckRequest(const MessageRequest& request) {
   draft->publish_time = kNow;
   core::MessagePtr message = draft;
   json::value frame;
-  FUZZ_CHECK(IsJson(MessageFrame(message), &frame));
+  FUZZ_CHECK(IsJson(*MessageFrame(message), &frame));
   FUZZ_CHECK(frame.at("topic").as_string() == request.topic);
   FUZZ_CHECK(frame.at("metadata").as_object().size() <= request.metadata.size());
   std::string stored;

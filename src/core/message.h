@@ -1,19 +1,18 @@
 #pragma once
 
 // A message: immutable once appended, shared by pointer with every subscriber. Each wire encoding
-// of it is computed at most once (EncodingCache) whatever the number of subscribers.
+// of it is computed once per fan-out (EncodingCache) whatever the number of subscribers.
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/message_id.h"
+#include "core/encoding_cache.h"
 
 namespace magnetar::core {
 
@@ -35,22 +34,6 @@ struct TopicKeyHash {
 enum class PayloadFormat : uint8_t {
   kJson,    // payload holds the compact JSON text of an object (relay API)
   kBinary,  // arbitrary bytes (Pulsar, eFTL opaque)
-};
-
-// One cached, serialised form of a message per wire encoding. Thread-safe; first caller computes.
-class EncodingCache {
- public:
-  enum Slot : size_t { kRelayFrame = 0, kPulsarWsFrame = 1, kSlotCount = 4 };
-
-  template <typename Make>
-  const std::string& Get(Slot slot, Make&& make) const {
-    std::call_once(flags_[slot], [&] { values_[slot] = make(); });
-    return values_[slot];
-  }
-
- private:
-  mutable std::array<std::once_flag, kSlotCount> flags_;
-  mutable std::array<std::string, kSlotCount> values_;
 };
 
 struct Message {
@@ -86,12 +69,5 @@ struct Message {
 using MessagePtr = std::shared_ptr<const Message>;
 // A message being built by a front end, before the store gives it an id.
 using DraftPtr = std::shared_ptr<Message>;
-
-// Aliases a pointer to one cached encoding that keeps its message alive: fan-out queues hold these
-// instead of copies of the bytes.
-inline std::shared_ptr<const std::string> SharedEncoding(const MessagePtr& m,
-                                                         const std::string& encoded) {
-  return std::shared_ptr<const std::string>(m, &encoded);
-}
 
 }  // namespace magnetar::core

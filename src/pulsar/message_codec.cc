@@ -137,7 +137,7 @@ proto::MessageMetadata MetadataFor(const core::Message& m) {
 
 EncodedEntry EntryFor(const core::MessagePtr& message) {
   // Cached as [u32 crc][entry]: the crc covers the entry, so both are computed once.
-  const std::string& cached = message->encodings.Get(kPulsarBinaryEntry, [&] {
+  core::Encoded cached = message->encodings.Get(kPulsarBinaryEntry, [&] {
     const std::string entry = EncodeEntry(MetadataFor(*message).SerializeAsString(), message->payload);
     const uint32_t crc = Crc32c(entry);
     std::string out;
@@ -146,10 +146,11 @@ EncodedEntry EntryFor(const core::MessagePtr& message) {
     out += entry;
     return out;
   });
-  const auto* b = reinterpret_cast<const uint8_t*>(cached.data());
+  const auto* b = reinterpret_cast<const uint8_t*>(cached->data());
   EncodedEntry e;
   e.crc = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
-  e.entry = std::string_view(cached).substr(4);
+  e.entry = std::string_view(*cached).substr(4);
+  e.holder = std::move(cached);
   return e;
 }
 

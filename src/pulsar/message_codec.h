@@ -31,10 +31,12 @@ struct SendDrafts {
 SendDrafts DraftsFromSend(const Frame& frame, const std::string& producer_name,
                           uint32_t max_uncompressed = kDefaultMaxMessageSize);
 
-// [u32 crc32c][u32 metadataSize][MessageMetadata][payload] of a stored message, computed once.
+// [u32 crc32c][u32 metadataSize][MessageMetadata][payload] of a stored message, computed once per
+// fan-out (core::EncodingCache).
 struct EncodedEntry {
   uint32_t crc = 0;
-  std::string_view entry;
+  std::string_view entry;  // into holder
+  core::Encoded holder;
 };
 EncodedEntry EntryFor(const core::MessagePtr& message);
 

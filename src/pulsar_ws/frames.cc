@@ -13,7 +13,7 @@ namespace json = boost::json;
 
 namespace {
 
-const std::string& FramePrefix(const core::MessagePtr& m) {
+core::Encoded FramePrefix(const core::MessagePtr& m) {
   return m->encodings.Get(core::EncodingCache::kPulsarWsFrame, [&] {
     std::string out;
     out.reserve(m->payload.size() * 4 / 3 + 200);
@@ -59,10 +59,10 @@ std::optional<std::string> ScalarText(const json::value& v) {
 }  // namespace
 
 std::string ConsumerFrame(const core::MessagePtr& message, uint32_t redelivery_count) {
-  const std::string& prefix = FramePrefix(message);
+  const core::Encoded prefix = FramePrefix(message);
   std::string out;
-  out.reserve(prefix.size() + 32);
-  out += prefix;
+  out.reserve(prefix->size() + 32);
+  out += *prefix;
   out += R"(,"redeliveryCount":)";
   out += std::to_string(redelivery_count);
   out.push_back('}');

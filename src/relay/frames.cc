@@ -50,7 +50,7 @@ void AppendPayloadJson(std::string& out, const core::Message& m) {
   out += R"("})";
 }
 
-const std::string& MessageFrame(const core::MessagePtr& message) {
+core::Encoded MessageFrame(const core::MessagePtr& message) {
   return message->encodings.Get(core::EncodingCache::kRelayFrame, [&] {
     std::string out;
     out.reserve(message->payload.size() + message->topic.size() + 160);

@@ -10,8 +10,9 @@
 namespace magnetar::relay {
 
 // {"type":"message","message_id":…,"topic":…,"payload":{…},"timestamp":…,"metadata":{…}}
-// Cached on the message: computed once whatever the number of subscribers.
-const std::string& MessageFrame(const core::MessagePtr& message);
+// Shared through the message's EncodingCache: computed once per fan-out, whatever the number of
+// subscribers.
+core::Encoded MessageFrame(const core::MessagePtr& message);
 
 // {"message_id":…,"topic":…,"payload":{…},"timestamp":…,"metadata":{…}} (topic history pages).
 void AppendStoredMessage(std::string& out, const core::Message& message);

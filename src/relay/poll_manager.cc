@@ -179,7 +179,7 @@ void PollWaiter::Collect(bool final) {
                  for (const auto& m : r.messages) {
                    if (any) body.push_back(',');
                    any = true;
-                   body += MessageFrame(m);
+                   body += *MessageFrame(m);
                  }
                }
                if (!any && !final && self->timeout_.count() != 0) return;  // keep waiting

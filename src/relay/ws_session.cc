@@ -276,7 +276,7 @@ void RelayWsSession::ReplayStep(const std::string& topic) {
                   reached_live = true;
                   break;
                 }
-                conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+                conn->Send(MessageFrame(m));
                 metrics::MessagesFor(metrics::Protocol::kRelayWs).delivered.Inc();
                 state.replay_cursor = m->id;
               }
@@ -298,7 +298,7 @@ void RelayWsSession::FinishReplay(const std::string& topic) {
     auto m = std::move(state.buffered.front());
     state.buffered.pop_front();
     if (m->id > state.replay_cursor) {
-      conn->Send(core::SharedEncoding(m, MessageFrame(m)));
+      conn->Send(MessageFrame(m));
       metrics::MessagesFor(metrics::Protocol::kRelayWs).Delivered(1, m->publish_time, deps_.clock.Now());
     }
   }
@@ -320,7 +320,7 @@ void RelayWsSession::Deliver(const std::string& topic, const core::MessagePtr& m
     it->second.buffered.push_back(message);
     return;
   }
-  conn->Send(core::SharedEncoding(message, MessageFrame(message)));
+  conn->Send(MessageFrame(message));
   metrics::MessagesFor(metrics::Protocol::kRelayWs).Delivered(1, message->publish_time, deps_.clock.Now());
 }
 

@@ -140,7 +140,7 @@ TEST(MessageCodec, EntryForRebuildsMetadataAndChecksum) {
   core::MessagePtr msg = m;
   EncodedEntry e = EntryFor(msg);
   EXPECT_EQ(e.crc, Crc32c(e.entry));
-  EXPECT_EQ(EntryFor(msg).entry.data(), e.entry.data());  // cached, not rebuilt
+  EXPECT_EQ(EntryFor(msg).entry.data(), e.entry.data());  // shared while held, not rebuilt
 
   // Parse it back the way a client does: as the tail of a MESSAGE frame.
   proto::BaseCommand cmd = MakeCommand(proto::BaseCommand::MESSAGE);

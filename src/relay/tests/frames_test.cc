@@ -25,7 +25,7 @@ core::DraftPtr Sample() {
 
 TEST(MessageFrameTest, ExactBytesWithEmptyMetadata) {
   core::MessagePtr m = Sample();
-  EXPECT_EQ(MessageFrame(m),
+  EXPECT_EQ(*MessageFrame(m),
             R"({"type":"message","message_id":"1700000000123-4","topic":"jo\"bs",)"
             R"("payload":{"n":1,"s":"é"},"timestamp":"2023-11-14T22:13:20.123456Z",)"
             R"("metadata":{}})");
@@ -36,11 +36,11 @@ TEST(MessageFrameTest, MetadataInGivenOrderAndEscaped) {
   draft->topic = "jobs";
   draft->properties = {{"z", "1"}, {"a", "two\n"}, {"m\"k", "é"}};
   core::MessagePtr m = draft;
-  EXPECT_EQ(MessageFrame(m),
+  EXPECT_EQ(*MessageFrame(m),
             R"({"type":"message","message_id":"1700000000123-4","topic":"jobs",)"
             R"("payload":{"n":1,"s":"é"},"timestamp":"2023-11-14T22:13:20.123456Z",)"
             R"("metadata":{"z":"1","a":"two\n","m\"k":"é"}})");
-  auto parsed = ParseJson(MessageFrame(m));
+  auto parsed = ParseJson(*MessageFrame(m));
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->at("metadata").at("a").as_string(), "two\n");
 }
@@ -49,31 +49,38 @@ TEST(MessageFrameTest, TimestampAlwaysHasSixDigitsAndZ) {
   auto draft = Sample();
   draft->publish_time = 1'700'000'000'000'000;  // whole second
   core::MessagePtr whole = draft;
-  EXPECT_NE(MessageFrame(whole).find(R"("timestamp":"2023-11-14T22:13:20.000000Z")"),
+  EXPECT_NE(MessageFrame(whole)->find(R"("timestamp":"2023-11-14T22:13:20.000000Z")"),
             std::string::npos);
   auto draft2 = Sample();
   draft2->publish_time = 1'700'000'000'000'007;
   core::MessagePtr tiny = draft2;
-  EXPECT_NE(MessageFrame(tiny).find(R"("timestamp":"2023-11-14T22:13:20.000007Z")"),
+  EXPECT_NE(MessageFrame(tiny)->find(R"("timestamp":"2023-11-14T22:13:20.000007Z")"),
             std::string::npos);
 }
 
-TEST(MessageFrameTest, ComputedOnce) {
+TEST(MessageFrameTest, ComputedOncePerFanOut) {
   core::MessagePtr m = Sample();
-  const std::string& first = MessageFrame(m);
-  const std::string& second = MessageFrame(m);
-  EXPECT_EQ(&first, &second);
-  // Another pointer to the same message shares the cached frame too.
+  core::Encoded first = MessageFrame(m);
+  EXPECT_EQ(MessageFrame(m).get(), first.get());
+  // Another pointer to the same message shares the frame too.
   core::MessagePtr alias = m;
-  EXPECT_EQ(&MessageFrame(alias), &first);
-  // A shared encoding keeps the message alive and aliases the same bytes.
-  auto shared = core::SharedEncoding(m, first);
-  EXPECT_EQ(shared.get(), &first);
+  EXPECT_EQ(MessageFrame(alias).get(), first.get());
+}
+
+TEST(MessageFrameTest, StoredMessageDoesNotKeepItsFrame) {
+  core::MessagePtr m = Sample();
+  const std::string bytes = *MessageFrame(m);
+  std::weak_ptr<const std::string> frame = MessageFrame(m);
+  // This thread keeps what it encoded last alive for a while: push it out with other messages.
+  for (int i = 0; i < 300; ++i) MessageFrame(Sample());
+  EXPECT_TRUE(frame.expired());
+  // Asked again, the message encodes the same bytes anew.
+  EXPECT_EQ(*MessageFrame(m), bytes);
 }
 
 TEST(MessageFrameTest, IsValidJson) {
   core::MessagePtr m = Sample();
-  auto parsed = ParseJson(MessageFrame(m));
+  auto parsed = ParseJson(*MessageFrame(m));
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->at("type").as_string(), "message");
   EXPECT_EQ(parsed->at("topic").as_string(), R"(jo"bs)");
@@ -108,7 +115,7 @@ TEST(AppendPayloadJsonTest, BinaryPayloadIsBase64Object) {
 
   draft->payload = "abc";
   core::MessagePtr m = draft;
-  EXPECT_EQ(MessageFrame(m),
+  EXPECT_EQ(*MessageFrame(m),
             R"({"type":"message","message_id":"1700000000123-4","topic":"jo\"bs",)"
             R"("payload":{"encoding":"base64","data":"YWJj"},)"
             R"("timestamp":"2023-11-14T22:13:20.123456Z","metadata":{}})");
