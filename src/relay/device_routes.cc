@@ -27,6 +27,7 @@
 #include "relay/refresh_tokens.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
+#include "relay/store_reads.h"
 #include "relay/token_issuer.h"
 #include "relay/validation.h"
 
@@ -168,8 +169,8 @@ class DeviceRoutes : public std::enable_shared_from_this<DeviceRoutes> {
   std::optional<RateDecision> LookupThrottled(const http::RequestContext& ctx);
   void CountFailedLookup(const http::RequestContext& ctx);
   static http::Response PageThrottled(const RateDecision& d) {
-    return DevicePageResponse(429, MessagePage("Too many attempts",
-                                               "Please wait a minute before trying again."))
+    return DevicePageResponse(
+               429, MessagePage("Too many attempts", "Please wait a minute before trying again."))
         .WithHeader("Retry-After", std::to_string(d.retry_after_seconds));
   }
   static http::Response PageError() {
@@ -178,10 +179,8 @@ class DeviceRoutes : public std::enable_shared_from_this<DeviceRoutes> {
                                                "Please try again in a moment."));
   }
 
-  void DecideWithBearer(const http::RequestContextPtr& ctx, http::Responder respond,
-                        bool approve);
-  void DecideWithSession(const http::RequestContextPtr& ctx, http::Responder respond,
-                         bool approve);
+  void DecideWithBearer(const http::RequestContextPtr& ctx, http::Responder respond, bool approve);
+  void DecideWithSession(const http::RequestContextPtr& ctx, http::Responder respond, bool approve);
 
   const RelayDeps& deps_;
   const RelayOptions& options_;
@@ -244,15 +243,15 @@ Result<std::optional<DeviceRoutes::SignedIn>> DeviceRoutes::CurrentSession(
 std::string DeviceRoutes::SessionCookie(const std::string& value, const http::RequestContext& ctx,
                                         int max_age) const {
   std::string cookie = std::string(kDevicePageCookie) + "=" + value +
-                       "; Path=" + kDevicePageCookiePath + "; Max-Age=" +
-                       std::to_string(max_age) + "; HttpOnly; SameSite=Strict";
+                       "; Path=" + kDevicePageCookiePath + "; Max-Age=" + std::to_string(max_age) +
+                       "; HttpOnly; SameSite=Strict";
   if (SecureCookie(ctx)) cookie += "; Secure";
   return cookie;
 }
 
 std::optional<RateDecision> DeviceRoutes::LookupThrottled(const http::RequestContext& ctx) {
-  RateDecision d = limiter_.Peek(kLookupRoute, ClientKey(ctx),
-                                 options_.device_lookup_failures_per_client);
+  RateDecision d =
+      limiter_.Peek(kLookupRoute, ClientKey(ctx), options_.device_lookup_failures_per_client);
   if (!d.allowed) return d;
   d = limiter_.Peek(kLookupRoute, kAllClients, options_.device_lookup_failures_total);
   if (!d.allowed) return d;
@@ -277,8 +276,8 @@ void DeviceRoutes::Code(const http::RequestContextPtr& ctx, http::Responder resp
   if (const std::string* value = FormValue(form, "client_hint"); value && !value->empty()) {
     json::object obj;
     obj["client_hint"] = *value;
-    hint = StringField(obj, "client_hint", json::array{"body"}, errors, false, 0,
-                       kMaxClientHintChars);
+    hint =
+        StringField(obj, "client_hint", json::array{"body"}, errors, false, 0, kMaxClientHintChars);
   }
   if (!errors.empty()) return respond(errors.ToResponse());
   // Without waiting on this thread for a shared (Redis) counter: the rest runs when it answers.
@@ -286,7 +285,10 @@ void DeviceRoutes::Code(const http::RequestContextPtr& ctx, http::Responder resp
                       [self = shared_from_this(), ctx, respond, hint = std::move(hint),
                        pair](std::optional<http::Response> limited) mutable {
                         if (limited) return respond(std::move(*limited));
-                        self->CodeAllowed(ctx, std::move(respond), std::move(hint), pair);
+                        RunWithRecords(self->deps_, [self, ctx, respond = std::move(respond),
+                                                     hint = std::move(hint), pair]() mutable {
+                          self->CodeAllowed(ctx, std::move(respond), std::move(hint), pair);
+                        });
                       });
 }
 
@@ -332,7 +334,11 @@ void DeviceRoutes::Token(const http::RequestContextPtr& ctx, http::Responder res
                       [self = shared_from_this(), respond, grant_type = *grant_type,
                        device_code = *device_code](std::optional<http::Response> limited) mutable {
                         if (limited) return respond(std::move(*limited));
-                        self->TokenAllowed(grant_type, device_code, std::move(respond));
+                        RunWithRecords(self->deps_, [self, grant_type = std::move(grant_type),
+                                                     device_code = std::move(device_code),
+                                                     respond = std::move(respond)]() mutable {
+                          self->TokenAllowed(grant_type, device_code, std::move(respond));
+                        });
                       });
 }
 
@@ -346,14 +352,20 @@ void DeviceRoutes::TokenAllowed(const std::string& grant_type, const std::string
   if (!poll.ok()) return respond(http::InternalErrorResponse());
   using Kind = DevicePoll::Kind;
   switch (poll->kind) {
-    case Kind::kUnknown: return respond(OAuthError("expired_token", "Unknown device_code"));
-    case Kind::kExpired: return respond(OAuthError("expired_token"));
-    case Kind::kDenied: return respond(OAuthError("access_denied"));
-    case Kind::kSlowDown: return respond(OAuthError("slow_down"));
-    case Kind::kPending: return respond(OAuthError("authorization_pending"));
+    case Kind::kUnknown:
+      return respond(OAuthError("expired_token", "Unknown device_code"));
+    case Kind::kExpired:
+      return respond(OAuthError("expired_token"));
+    case Kind::kDenied:
+      return respond(OAuthError("access_denied"));
+    case Kind::kSlowDown:
+      return respond(OAuthError("slow_down"));
+    case Kind::kPending:
+      return respond(OAuthError("authorization_pending"));
     case Kind::kUnexpected:
       return respond(OAuthError("expired_token", "Unexpected device-code status"));
-    case Kind::kApproved: break;
+    case Kind::kApproved:
+      break;
   }
 
   const DeviceRecord& record = poll->record;
@@ -370,16 +382,15 @@ void DeviceRoutes::TokenAllowed(const std::string& grant_type, const std::string
   if (!*consumed) return respond(OAuthError("expired_token", "Unknown device_code"));
 
   const std::string hint = record.client_hint.value_or("");
-  TokenIssuer issuer(deps_.jwt, refresh_tokens_, deps_.clock,
-                     options_.access_token_expire_minutes);
+  TokenIssuer issuer(deps_.jwt, refresh_tokens_, deps_.clock, options_.access_token_expire_minutes);
   auto tokens = issuer.Issue(*user, hint);
   if (!tokens.ok()) return respond(http::InternalErrorResponse());
   std::optional<std::string> secondary;
   if (record.pair) {
     // A second refresh token with no parent: an independent chain, so revoking or replaying one
     // never touches the other (spec §5.6).
-    auto second = refresh_tokens_.Issue(user->user_id, hint.empty() ? "secondary"
-                                                                    : hint + "-secondary");
+    auto second =
+        refresh_tokens_.Issue(user->user_id, hint.empty() ? "secondary" : hint + "-secondary");
     if (!second.ok()) return respond(http::InternalErrorResponse());
     secondary = std::move(second->wire);
   }
@@ -446,17 +457,13 @@ void DeviceRoutes::Login(const http::RequestContextPtr& ctx, http::Responder res
                          PageLocation(code))));
   }
   // The budget of POST /auth/login: wrong passwords here count against the same limit.
-  const RateDecision budget = limiter_.Hit(kLoginRoute, ClientKey(*ctx),
-                                           options_.rate_limit_login);
+  const RateDecision budget = limiter_.Hit(kLoginRoute, ClientKey(*ctx), options_.rate_limit_login);
   if (!budget.allowed) return respond(PageThrottled(budget));
 
-  deps_.blocking.Run(
-      ctx->executor,
-      [self = shared_from_this(), username = *username, password = *password] {
-        return CheckPasswordLogin(self->deps_.users, username, password);
-      },
-      [self = shared_from_this(), ctx, respond, code,
-       username = *username](PasswordLogin outcome) {
+  // The password hash, then the records (codes, page sessions): all on the blocking pool.
+  deps_.blocking.Post(
+      [self = shared_from_this(), ctx, respond, code, username = *username, password = *password] {
+        const PasswordLogin outcome = CheckPasswordLogin(self->deps_.users, username, password);
         using Kind = PasswordLogin::Kind;
         if (outcome.kind == Kind::kError) return respond(PageError());
         if (outcome.kind != Kind::kOk) {
@@ -546,9 +553,9 @@ void DeviceRoutes::DecideWithBearer(const http::RequestContextPtr& ctx, http::Re
                                        throttled->retry_after_seconds));
   }
   const auto code = NormalizeUserCode(*typed);
-  Status s = !code         ? NotFound("Unknown user_code")
-             : approve     ? codes_.Approve(*code, user.user_id)
-                           : codes_.Deny(*code, user.user_id);
+  Status s = !code     ? NotFound("Unknown user_code")
+             : approve ? codes_.Approve(*code, user.user_id)
+                       : codes_.Deny(*code, user.user_id);
   if (s.code() == StatusCode::kNotFound) {
     CountFailedLookup(*ctx);
     return respond(Detail(404, "Unknown user_code"));
@@ -556,8 +563,8 @@ void DeviceRoutes::DecideWithBearer(const http::RequestContextPtr& ctx, http::Re
   if (!s.ok()) return respond(http::InternalErrorResponse());
   Logger("relay")->info("device authorization {} by user {} (bearer)",
                         approve ? "approved" : "denied", user.user_id);
-  respond(http::Response::Json(200, approve ? R"({"status":"approved"})"
-                                            : R"({"status":"denied"})"));
+  respond(
+      http::Response::Json(200, approve ? R"({"status":"approved"})" : R"({"status":"denied"})"));
 }
 
 void DeviceRoutes::DecideWithSession(const http::RequestContextPtr& ctx, http::Responder respond,
@@ -570,10 +577,11 @@ void DeviceRoutes::DecideWithSession(const http::RequestContextPtr& ctx, http::R
   auto signed_in = CurrentSession(*ctx);
   if (!signed_in.ok()) return respond(PageError());
   if (!*signed_in) {
-    return respond(DevicePageResponse(
-        401, MessagePage("Please sign in", "Your sign-in is missing or has expired. Sign in "
-                                           "again to decide about this device.",
-                         PageLocation(code))));
+    return respond(
+        DevicePageResponse(401, MessagePage("Please sign in",
+                                            "Your sign-in is missing or has expired. Sign in "
+                                            "again to decide about this device.",
+                                            PageLocation(code))));
   }
   const SignedIn& who = **signed_in;
   const std::string* token = FormValue(form, "csrf_token");
@@ -607,15 +615,16 @@ void DeviceRoutes::DecideWithSession(const http::RequestContextPtr& ctx, http::R
 }  // namespace
 
 void RelayApi::RegisterDevice(http::HttpService& service) {
-  auto routes = std::make_shared<DeviceRoutes>(deps_, options_, *device_codes_,
-                                               *device_sessions_, *refresh_tokens_,
-                                               *rate_limiter_);
+  auto routes = std::make_shared<DeviceRoutes>(deps_, options_, *device_codes_, *device_sessions_,
+                                               *refresh_tokens_, *rate_limiter_);
   auto& router = service.router();
-  auto bind = [routes](void (DeviceRoutes::*method)(const http::RequestContextPtr&,
-                                                    http::Responder)) {
-    return [routes, method](const http::RequestContextPtr& ctx, http::Responder respond) {
-      ((*routes).*method)(ctx, std::move(respond));
-    };
+  auto bind = [this, routes](
+                  void (DeviceRoutes::*method)(const http::RequestContextPtr&, http::Responder)) {
+    // The device routes read and write records (codes, page sessions, users) as they go.
+    return OnRecordsThread(
+        deps_, [routes, method](const http::RequestContextPtr& ctx, http::Responder respond) {
+          ((*routes).*method)(ctx, std::move(respond));
+        });
   };
   router.Add(http::Verb::post, "/auth/device/code", bind(&DeviceRoutes::Code));
   router.Add(http::Verb::post, "/auth/device/token", bind(&DeviceRoutes::Token));
@@ -623,14 +632,16 @@ void RelayApi::RegisterDevice(http::HttpService& service) {
   router.Add(http::Verb::get, "/auth/device/", bind(&DeviceRoutes::Page));
   router.Add(http::Verb::post, "/auth/device/login", bind(&DeviceRoutes::Login));
   router.Add(http::Verb::post, "/auth/device/logout", bind(&DeviceRoutes::Logout));
-  router.Add(http::Verb::post, "/auth/device/approve",
-             [routes](const http::RequestContextPtr& ctx, http::Responder respond) {
-               routes->Decide(ctx, std::move(respond), true);
-             });
-  router.Add(http::Verb::post, "/auth/device/deny",
-             [routes](const http::RequestContextPtr& ctx, http::Responder respond) {
-               routes->Decide(ctx, std::move(respond), false);
-             });
+  router.Add(
+      http::Verb::post, "/auth/device/approve",
+      OnRecordsThread(deps_, [routes](const http::RequestContextPtr& ctx, http::Responder respond) {
+        routes->Decide(ctx, std::move(respond), true);
+      }));
+  router.Add(
+      http::Verb::post, "/auth/device/deny",
+      OnRecordsThread(deps_, [routes](const http::RequestContextPtr& ctx, http::Responder respond) {
+        routes->Decide(ctx, std::move(respond), false);
+      }));
 }
 
 }  // namespace magnetar::relay

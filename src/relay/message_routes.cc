@@ -14,6 +14,7 @@
 #include "relay/rate_limiter.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
+#include "relay/store_reads.h"
 #include "relay/validation.h"
 
 namespace magnetar::relay {
@@ -55,9 +56,12 @@ using Finish = std::function<void(http::Response response, bool succeeded)>;
 
 // Runs `work` under the request's Idempotency-Key (if any): replays a recorded response, refuses
 // a reused key with a different body, waits for an in-flight duplicate.
+// `records_pool`: where the key's records are read when they are round trips (Redis), else null;
+// a wait for an in-flight duplicate goes back there.
 void WithIdempotency(std::shared_ptr<IdempotencyGate> gate, const http::RequestContextPtr& ctx,
                      http::Responder respond, std::string scoped_key, std::string fingerprint,
-                     unsigned replay_status, std::function<void(Finish)> work, int attempt = 0) {
+                     unsigned replay_status, std::function<void(Finish)> work,
+                     net::BlockingPool* records_pool, int attempt = 0) {
   if (scoped_key.empty()) {
     return work([respond](http::Response r, bool) { respond(std::move(r)); });
   }
@@ -87,8 +91,12 @@ void WithIdempotency(std::shared_ptr<IdempotencyGate> gate, const http::RequestC
   auto timer = std::make_shared<boost::asio::steady_timer>(ctx->executor, kInFlightPoll);
   timer->async_wait([=](boost::system::error_code) mutable {
     (void)timer;
-    WithIdempotency(gate, ctx, respond, scoped_key, fingerprint, replay_status, std::move(work),
-                    attempt + 1);
+    auto again = [=]() mutable {
+      WithIdempotency(gate, ctx, respond, scoped_key, fingerprint, replay_status, std::move(work),
+                      records_pool, attempt + 1);
+    };
+    if (records_pool == nullptr) return again();
+    records_pool->Post(std::move(again));
   });
 }
 
@@ -137,8 +145,21 @@ IdempotencyScope ScopeOf(const http::RequestContext& ctx, std::string_view route
 // Idempotency-Key when it has one).
 void RelayApi::PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
                               const http::RequestContextPtr& ctx, auth::User user,
-                              MessageRequest request, const std::string& scoped,
-                              const std::string& fingerprint, http::Responder respond) {
+                              MessageRequest request, std::string scoped, std::string fingerprint,
+                              http::Responder respond) {
+  // The topic lookup and the key's claim may be round trips (RunWithRecords).
+  RunWithRecords(deps_, [this, gate, ctx, user = std::move(user), request = std::move(request),
+               scoped = std::move(scoped), fingerprint = std::move(fingerprint),
+               respond = std::move(respond)]() mutable {
+    PublishWithRecords(gate, ctx, std::move(user), std::move(request), scoped, fingerprint,
+                       std::move(respond));
+  });
+}
+
+void RelayApi::PublishWithRecords(const std::shared_ptr<IdempotencyGate>& gate,
+                                  const http::RequestContextPtr& ctx, auth::User user,
+                                  MessageRequest request, const std::string& scoped,
+                                  const std::string& fingerprint, http::Responder respond) {
   if (Status ensured = EnsureTopic(deps_.topics, user, request.topic, deps_.clock);
       !ensured.ok()) {
     // Storage lost (e.g. Redis down): 503, as a failed append says; anything else is a 500.
@@ -156,12 +177,13 @@ void RelayApi::PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
                            respond(std::move(r));
                          });
   }
-  WithIdempotency(gate, ctx, respond, scoped, fingerprint, 201,
-                  [this, user_id = user.user_id,
-                   request = std::move(request)](Finish finish) mutable {
-                    PublishSingle(deps_.broker, deps_.clock, std::move(user_id),
-                                  std::move(request), std::move(finish));
-                  });
+  WithIdempotency(
+      gate, ctx, respond, scoped, fingerprint, 201,
+      [this, user_id = user.user_id, request = std::move(request)](Finish finish) mutable {
+        PublishSingle(deps_.broker, deps_.clock, std::move(user_id), std::move(request),
+                      std::move(finish));
+      },
+      RecordsPool());
 }
 
 void RelayApi::RegisterMessages(http::HttpService& service) {
@@ -171,7 +193,7 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
   service.router().Add(
       http::Verb::post, "/api/v1/messages",
       RequireAuthJson(
-          deps_.authenticator, auth::Permission::kWrite,
+          deps_, auth::Permission::kWrite,
           [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                        const json::value& body_value, http::Responder respond) {
             const json::value* body = &body_value;
@@ -209,7 +231,7 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
   service.router().Add(
       http::Verb::post, "/api/v1/messages/bulk",
       RequireAuthJson(
-          deps_.authenticator, auth::Permission::kWrite,
+          deps_, auth::Permission::kWrite,
           [this, gate](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                        const json::value& body_value, http::Responder respond) {
             const json::value* body = &body_value;
@@ -260,11 +282,18 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
                 options_.quota_publish_per_minute, cost, respond,
                 [this, gate, ctx, respond, user = std::move(user), requests = std::move(requests),
                  scoped = scoped, fingerprint = fingerprint]() mutable {
-                  WithIdempotency(gate, ctx, respond, scoped, fingerprint, 207,
-                                  [this, user = std::move(user),
-                                   requests = std::move(requests)](Finish finish) mutable {
-                                    PublishBulk(user, std::move(requests), std::move(finish));
-                                  });
+                  // The key's claim and the topics' records may be round trips (RunWithRecords).
+                  RunWithRecords(deps_, [this, gate, ctx, respond, user = std::move(user),
+                               requests = std::move(requests), scoped = std::move(scoped),
+                               fingerprint = std::move(fingerprint)]() mutable {
+                    WithIdempotency(
+                        gate, ctx, respond, scoped, fingerprint, 207,
+                        [this, user = std::move(user),
+                         requests = std::move(requests)](Finish finish) mutable {
+                          PublishBulk(user, std::move(requests), std::move(finish));
+                        },
+                        RecordsPool());
+                  });
                 });
           }));
 }

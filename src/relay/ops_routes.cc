@@ -202,7 +202,7 @@ void RelayApi::RegisterOps(http::HttpService& service) {
 
   const auto start = std::chrono::steady_clock::now();
   router.Add(http::Verb::get, "/ui/api/stats",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this, start](const http::RequestContextPtr&, auth::AuthContext,
                                        http::Responder respond) {
                            respond(http::Response::Json(
@@ -211,7 +211,7 @@ void RelayApi::RegisterOps(http::HttpService& service) {
                          }));
 
   router.Add(http::Verb::get, "/ui/api/topics",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                 http::Responder respond) {
                            const bool all = ctx->Query("all") == std::string_view("true");
@@ -231,7 +231,7 @@ void RelayApi::RegisterOps(http::HttpService& service) {
 
   // An admin's view of anyone's sessions (GET/DELETE /auth/sessions are the caller's own).
   router.Add(http::Verb::get, "/ui/api/users/{user_id}/sessions",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext,
                                 http::Responder respond) {
                            RunStoreWork(
@@ -251,7 +251,7 @@ void RelayApi::RegisterOps(http::HttpService& service) {
                                });
                          }));
   router.Add(http::Verb::delete_, "/ui/api/users/{user_id}/sessions/{jti}",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext,
                                 http::Responder respond) {
                            RunStoreWork(

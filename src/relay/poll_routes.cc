@@ -48,7 +48,7 @@ void RelayApi::Park(const http::RequestContextPtr& ctx, std::string user_id, Pol
 void RelayApi::RegisterPoll(http::HttpService& service) {
   service.router().Add(
       http::Verb::post, "/messages/poll",
-      RequireAuthJson(deps_.authenticator, auth::Permission::kRead,
+      RequireAuthJson(deps_, auth::Permission::kRead,
                       [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                              const json::value& body_value, http::Responder respond) {
                         const json::value* body = &body_value;
@@ -66,7 +66,7 @@ void RelayApi::RegisterPoll(http::HttpService& service) {
                       }));
 
   service.router().Add(http::Verb::get, "/messages/poll/stats",
-                       RequireAuth(deps_.authenticator, std::nullopt,
+                       RequireAuth(deps_, std::nullopt,
                                    [this](const http::RequestContextPtr&, auth::AuthContext auth,
                                           http::Responder respond) {
                                      const auto& user = auth.user;

@@ -86,6 +86,9 @@ struct RelayDeps {
   RateLimiter* rate_limiter = nullptr;
   // The engine's cluster-wide counters (redis://); null = one node, caps and limits in memory.
   core::SharedLimits* shared_limits = nullptr;
+  // The engine's record reads (users, deny-list, idempotency, topic records) are network round
+  // trips (Redis): they run on `blocking`, never on an I/O thread (RunRecordWork).
+  bool records_remote = false;
 };
 
 class PollManager;
@@ -118,9 +121,18 @@ class RelayApi {
   void RegisterOps(http::HttpService& service);  // /metrics, /ui (ops_routes.cc)
   void PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
                       const http::RequestContextPtr& ctx, auth::User user, MessageRequest request,
-                      const std::string& scoped, const std::string& fingerprint,
-                      http::Responder respond);
+                      std::string scoped, std::string fingerprint, http::Responder respond);
+  void PublishWithRecords(const std::shared_ptr<IdempotencyGate>& gate,
+                          const http::RequestContextPtr& ctx, auth::User user,
+                          MessageRequest request, const std::string& scoped,
+                          const std::string& fingerprint, http::Responder respond);
+  net::BlockingPool* RecordsPool() { return deps_.records_remote ? &deps_.blocking : nullptr; }
+
   void Refresh(const std::string& wire, const http::Responder& respond);
+  // The rest of a /ws handshake once its token was checked (ws_routes.cc).
+  void AdmitWebSocket(const http::RequestContextPtr& ctx,
+                      const std::shared_ptr<net::AnyStream>& held, Result<auth::AuthContext> auth,
+                      std::string token);
   void Park(const http::RequestContextPtr& ctx, std::string user_id, PollRequest request,
             const http::Responder& respond);
   void PublishBulk(const auth::User& user, std::vector<MessageRequest> requests,

@@ -40,21 +40,84 @@ AuthOutcome AuthenticateRequest(const auth::Authenticator& authenticator,
   return std::move(result).value();
 }
 
-http::Handler RequireAuth(const auth::Authenticator& authenticator,
-                          std::optional<auth::Permission> required, AuthedHandler handler) {
-  return [&authenticator, required, handler = std::move(handler)](
-             const http::RequestContextPtr& ctx, http::Responder respond) {
-    auto outcome = AuthenticateRequest(authenticator, *ctx, required);
-    if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
-    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+http::Handler RequireAuth(RelayDeps& deps, std::optional<auth::Permission> required,
+                          AuthedHandler handler, HandlerThread thread) {
+  if (thread == HandlerThread::kRecords) {
+    // Authentication and handler in one go, wherever the records are read.
+    return OnRecordsThread(deps, [&deps, required, handler = std::move(handler)](
+                                     const http::RequestContextPtr& ctx, http::Responder respond) {
+      auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
+      if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+        return respond(std::move(*refusal));
+      }
+      handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+    });
+  }
+  return [&deps, required, handler = std::move(handler)](const http::RequestContextPtr& ctx,
+                                                         http::Responder respond) {
+    if (!deps.records_remote) {
+      auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
+      if (auto* refusal = std::get_if<http::Response>(&outcome))
+        return respond(std::move(*refusal));
+      return handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+    }
+    deps.blocking.Run(
+        ctx->executor,
+        [&deps, ctx, required] { return AuthenticateRequest(deps.authenticator, *ctx, required); },
+        [&handler, ctx, respond = std::move(respond)](AuthOutcome outcome) mutable {
+          if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+            return respond(std::move(*refusal));
+          }
+          handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+        });
   };
 }
 
-http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
-                              std::optional<auth::Permission> required, JsonAuthedHandler handler) {
-  return [&authenticator, required, handler = std::move(handler)](
-             const http::RequestContextPtr& ctx, http::Responder respond) {
+http::Handler OnRecordsThread(const RelayDeps& deps, http::Handler handler) {
+  return [&deps, handler = std::move(handler)](const http::RequestContextPtr& ctx,
+                                               http::Responder respond) {
+    if (!deps.records_remote) return handler(ctx, std::move(respond));
+    deps.blocking.Post([&handler, ctx, respond = std::move(respond)]() mutable {
+      handler(ctx, std::move(respond));
+    });
+  };
+}
+
+namespace {
+
+// A body parsed into an arena that lives as long as this does.
+struct ArenaBody {
+  explicit ArenaBody(size_t initial) : arena(initial) {}
+  json::monotonic_resource arena;
+  std::optional<json::value> value;  // moved in whole, so it keeps the arena as its storage
+};
+
+}  // namespace
+
+http::Handler RequireAuthJson(RelayDeps& deps, std::optional<auth::Permission> required,
+                              JsonAuthedHandler handler) {
+  return [&deps, required, handler = std::move(handler)](const http::RequestContextPtr& ctx,
+                                                         http::Responder respond) {
     std::string parse_error;
+    if (deps.records_remote) {
+      // The body waits for the authentication round trips in its own arena.
+      auto body = std::make_shared<ArenaBody>(ctx->request.body().size() * 2 + 1024);
+      auto parsed = ParseJson(ctx->request.body(), &parse_error, &body->arena);
+      if (!parsed) return respond(JsonInvalidResponse(parse_error));
+      body->value.emplace(std::move(*parsed));
+      return deps.blocking.Run(
+          ctx->executor,
+          [&deps, ctx, required] {
+            return AuthenticateRequest(deps.authenticator, *ctx, required);
+          },
+          [&handler, ctx, body, respond = std::move(respond)](AuthOutcome outcome) mutable {
+            if (auto* refusal = std::get_if<http::Response>(&outcome)) {
+              return respond(std::move(*refusal));
+            }
+            handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), *body->value,
+                    std::move(respond));
+          });
+    }
     // One arena for the whole body: a bulk of 100 messages is otherwise about 700 small
     // allocations and as many frees, and freeing walks the whole tree (a third of a bulk
     // publish). Freed at once when the handler returns.
@@ -62,7 +125,7 @@ http::Handler RequireAuthJson(const auth::Authenticator& authenticator,
     json::monotonic_resource arena(first_block, sizeof first_block);
     auto body = ParseJson(ctx->request.body(), &parse_error, &arena);
     if (!body) return respond(JsonInvalidResponse(parse_error));
-    auto outcome = AuthenticateRequest(authenticator, *ctx, required);
+    auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
     if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
     handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), *body, std::move(respond));
   };

@@ -11,6 +11,7 @@
 #include "relay/refresh_tokens.h"
 #include "relay/relay_api.h"
 #include "relay/request_auth.h"
+#include "relay/store_reads.h"
 #include "relay/token_issuer.h"
 #include "relay/validation.h"
 
@@ -89,12 +90,15 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                if (!errors.empty()) return respond(errors.ToResponse());
                ThenIfAllowed(ctx, "refresh", options_.rate_limit_refresh, "", {}, 0, 0, respond,
                              [this, respond, wire = std::move(*wire)] {
-                               Refresh(wire, respond);
+                               RunWithRecords(deps_, [this, respond, wire] {
+                                 Refresh(wire, respond);
+                               });
                              });
              });
 
   router.Add(http::Verb::post, "/auth/token/revoke",
-             [this](const http::RequestContextPtr& ctx, http::Responder respond) {
+             OnRecordsThread(deps_, [this](const http::RequestContextPtr& ctx,
+                                           http::Responder respond) {
                std::string parse_error;
                auto body = ParseJson(ctx->request.body(), &parse_error);
                if (!body) return respond(JsonInvalidResponse(parse_error));
@@ -126,10 +130,10 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                  return respond(http::InternalErrorResponse());
                }
                respond(http::Response::Empty(204));
-             });
+             }));
 
   router.Add(http::Verb::get, "/auth/sessions",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr&, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& user = auth.user;
@@ -142,10 +146,11 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                            }
                            out.push_back(']');
                            respond(http::Response::Json(200, std::move(out)));
-                         }));
+                         },
+                         HandlerThread::kRecords));
 
   router.Add(http::Verb::delete_, "/auth/sessions/{jti}",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& user = auth.user;
@@ -162,7 +167,8 @@ void RelayApi::RegisterTokens(http::HttpService& service) {
                            }
                            if (!s.ok()) return respond(http::InternalErrorResponse());
                            respond(http::Response::Empty(204));
-                         }));
+                         },
+                         HandlerThread::kRecords));
 
   // --- Sign-in federation, as the reference answers with OIDC disabled -----------------------
 

@@ -32,7 +32,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
 
   router.Add(http::Verb::post, "/api/v1/topics",
              RequireAuthJson(
-                 deps_.authenticator, auth::Permission::kWrite,
+                 deps_, auth::Permission::kWrite,
                  [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                         const json::value& body_value, http::Responder respond) {
                    const json::value* body = &body_value;
@@ -65,7 +65,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                  }));
 
   router.Add(http::Verb::get, "/api/v1/topics",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr&, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& user = auth.user;
@@ -82,7 +82,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
 
   // Declared before /{topic_name} so it is never shadowed by it (spec §1.19).
   router.Add(http::Verb::get, "/api/v1/topics/stats",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr&, auth::AuthContext,
                                 http::Responder respond) {
                            auto count = deps_.topics.Count();
@@ -92,7 +92,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                          }));
 
   router.Add(http::Verb::get, "/api/v1/topics/{topic_name}",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& user = auth.user;
@@ -105,7 +105,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
   router.Add(
       http::Verb::get, "/api/v1/topics/{topic_name}/messages",
       RequireAuth(
-          deps_.authenticator, std::nullopt,
+          deps_, std::nullopt,
           [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                  http::Responder respond) {
             const auto& user = auth.user;
@@ -183,10 +183,11 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                         out.push_back('}');
                         respond(http::Response::Json(200, std::move(out)));
                       });
-          }));
+          },
+          HandlerThread::kRecords));
 
   router.Add(http::Verb::put, "/api/v1/topics/{topic_name}",
-             RequireAuthJson(deps_.authenticator, std::nullopt,
+             RequireAuthJson(deps_, std::nullopt,
                              [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                     const json::value& body_value, http::Responder respond) {
                                const json::value* body = &body_value;
@@ -223,7 +224,7 @@ void RelayApi::RegisterTopics(http::HttpService& service) {
                              }));
 
   router.Add(http::Verb::delete_, "/api/v1/topics/{topic_name}",
-             RequireAuth(deps_.authenticator, std::nullopt,
+             RequireAuth(deps_, std::nullopt,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& user = auth.user;

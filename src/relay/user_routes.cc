@@ -77,7 +77,7 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
   auto& router = service.router();
 
   router.Add(http::Verb::get, "/auth/users",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr&, auth::AuthContext,
                                 http::Responder respond) {
                            auto users = deps_.users.List();
@@ -92,7 +92,7 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
                          }));
 
   router.Add(http::Verb::get, "/auth/users/stats",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr&, auth::AuthContext,
                                 http::Responder respond) {
                            auto users = deps_.users.List();
@@ -106,7 +106,7 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
 
   router.Add(
       http::Verb::patch, "/auth/users/{user_id}",
-      RequireAuthJson(deps_.authenticator, auth::Permission::kAdmin,
+      RequireAuthJson(deps_, auth::Permission::kAdmin,
                       [this](const http::RequestContextPtr& ctx, auth::AuthContext,
                              const json::value& body_value, http::Responder respond) {
                         const json::value* body = &body_value;
@@ -146,7 +146,7 @@ void RelayApi::RegisterUsers(http::HttpService& service) {
                       }));
 
   router.Add(http::Verb::delete_, "/auth/users/{user_id}",
-             RequireAuth(deps_.authenticator, auth::Permission::kAdmin,
+             RequireAuth(deps_, auth::Permission::kAdmin,
                          [this](const http::RequestContextPtr& ctx, auth::AuthContext auth,
                                 http::Responder respond) {
                            const auto& admin = auth.user;

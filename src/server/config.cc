@@ -106,7 +106,7 @@ std::optional<ServeConfig> ParseCommandLine(int argc, char** argv, int* exit_cod
       "topics, tokens and cursors, which are written without waiting for a sync)")
       ->check(CLI::Range(1, 10'000));
   opt("--threads", c.threads, "I/O threads (0 = one per core)");
-  opt("--blocking-threads", c.blocking_threads, "Threads for password hashing and blocking storage");
+  opt("--blocking-threads", c.blocking_threads, "Threads for password hashing and blocking storage (0: 2, or 16 on Redis)");
   opt("--max-body-bytes", c.max_body_bytes, "Largest request body; larger gets 413 unread")
       ->check(CLI::Range(size_t{1024}, size_t{1} << 30));
   opt("--trusted-hosts", trusted_hosts,

@@ -26,7 +26,7 @@ struct ServeConfig {
   int slot_lease_seconds = 15;
   int sync_interval_ms = 10;                // rocksdb: WAL sync period (batch; records aside)
   size_t threads = 0;  // 0 = one per core
-  size_t blocking_threads = 2;
+  size_t blocking_threads = 0;  // 0: 2, or 16 when every record read is a round trip (Redis)
 
   size_t max_body_bytes = 1 << 20;
   std::vector<std::string> trusted_hosts;   // empty = loopback names + the bind host

@@ -78,6 +78,7 @@ struct Server::Impl {
   std::unique_ptr<auth::UserStore> users;
   std::unique_ptr<core::ClusterBus> bus;  // several nodes on one store; else null
   std::shared_ptr<core::SharedLimits> limits;  // cluster-wide limits and caps; else null
+  bool records_remote = false;                 // Redis: every record read is a round trip
   std::function<void()> close_storage;
   std::string storage_description;
   std::unique_ptr<core::Broker> broker;
@@ -126,6 +127,7 @@ Status Server::Impl::BuildStorage() {
   users = std::move(built->users);
   bus = std::move(built->bus);
   limits = std::move(built->limits);
+  records_remote = built->records_remote;
   close_storage = std::move(built->close);
   storage_description = std::move(built->description);
   return Status::Ok();
@@ -232,7 +234,12 @@ Status Server::Start() {
   s.broker = std::make_unique<core::Broker>(*s.store, s.clock, s.scheduler.get(), s.bus.get());
   if (Status st = s.BootstrapUsers(); !st.ok()) return st;
 
-  s.blocking = std::make_unique<net::BlockingPool>(s.config.blocking_threads);
+  // On Redis every record read (a request's deny-list and user checks, its topic) waits for a
+  // round trip on this pool: more threads keep more of them in flight.
+  const size_t blocking_threads = s.config.blocking_threads ? s.config.blocking_threads
+                                  : s.records_remote        ? 16
+                                                            : 2;
+  s.blocking = std::make_unique<net::BlockingPool>(blocking_threads);
 
   http::HttpOptions http_options;
   http_options.max_body_bytes = s.config.max_body_bytes;
@@ -287,6 +294,7 @@ Status Server::Start() {
   relay::RelayDeps deps{*s.broker, *s.topics, *s.kv, *s.users, *s.authenticator,
                         *s.jwt,    *s.blocking, s.tracker, s.clock};
   deps.shared_limits = s.limits.get();
+  deps.records_remote = s.records_remote;
   if (!s.config.rate_limits) {
     // Every rate check of the relay goes through this limiter: none refuses anything.
     s.no_rate_limits = std::make_unique<relay::UnlimitedRateLimiter>();

@@ -99,6 +99,7 @@ Result<Storage> BuildRedis(const ServeConfig& config, const Clock& clock) {
     shared->Stop();
   };
   s.description = "redis at " + shared->endpoint().Describe();  // no password in it
+  s.records_remote = true;
   return s;
 }
 

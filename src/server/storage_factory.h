@@ -38,6 +38,9 @@ struct Storage {
   std::unique_ptr<core::ClusterBus> bus;  // null: one node (fan-out stays in the process)
   // Counters every node shares (rate limits, per-user caps); null: one node, counted in memory.
   std::shared_ptr<core::SharedLimits> limits;
+  // Each record read (users, KV, topic records, cursors) is a network round trip (Redis), not an
+  // in-process lookup: callers on I/O threads run them on the blocking pool.
+  bool records_remote = false;
   std::function<void()> close;  // idempotent
   std::string description;      // for the start-up log line, e.g. "rocksdb at ./data (fsync)"
 };
