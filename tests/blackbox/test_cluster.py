@@ -367,6 +367,45 @@ def test_a_rotated_refresh_token_is_refused_on_another_node(nodes, users):
         assert again.status_code == 401, again.text
 
 
+def redis_command(redis, *words: str) -> str:
+    """One inline command to `redis` (plain TCP), its first reply line."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=5) as s:
+        s.sendall((" ".join(words) + "\r\n").encode())
+        return s.recv(256).decode(errors="replace").strip()
+
+
+def test_a_stalled_redis_never_holds_up_an_io_thread(redis, users):
+    """Record reads (here the token check: deny-list and user) are Redis round trips; they wait on
+    the blocking pool, never on an I/O thread. A node with a single I/O thread, Redis paused: an
+    authenticated request waits for Redis, and a request that needs no record is answered first."""
+    gen = run_nodes(redis, ["--rate-limits", "off", "--threads", "1"], ("g",))
+    node = next(gen)[0]
+    try:
+        api = on_node(users.user("rw"), node)
+        assert api.get("/auth/me").status_code == 200
+        finished: list[str] = []
+        answers: dict = {}
+
+        def authenticated():
+            answers["me"] = api.get("/auth/me", timeout=30)
+            finished.append("me")
+
+        assert redis_command(redis, "CLIENT", "PAUSE", "4000", "ALL") == "+OK"
+        waiter = threading.Thread(target=authenticated)
+        waiter.start()
+        time.sleep(0.3)  # its token check is now waiting for the paused Redis
+        health = Api(node).get("/health", timeout=30)
+        finished.append("health")
+        waiter.join(30)
+        assert health.status_code == 200
+        assert answers["me"].status_code == 200, answers["me"].text
+        # With the check on the I/O thread, /health would queue behind it and finish last.
+        assert finished == ["health", "me"]
+    finally:
+        redis_command(redis, "CLIENT", "UNPAUSE")
+        gen.close()
+
+
 def test_redis_lost_gives_503_and_ready_says_why_then_everything_recovers(nodes, users, redis):
     user = users.user("rw")
     topic = unique("x")
