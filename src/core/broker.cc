@@ -24,16 +24,18 @@ std::shared_ptr<Broker::Hub> Broker::FindHub(const TopicKey& topic) const {
 
 std::shared_ptr<Broker::Hub> Broker::HubFor(const TopicKey& topic) {
   if (auto hub = FindHub(topic)) return hub;
+  // Made outside the lock: its seed reads the store (a disk read, or a Redis round trip), and
+  // every other topic's publishes and subscriptions take the lock. Nothing is appended to the
+  // topic through this process until a hub is in (an append goes through its hub), so the seed
+  // sees everything before it. Of two threads making the same hub, the first to insert wins; the
+  // other's is dropped (a delayed message's timer it armed then fans out to no one).
+  auto made = std::make_shared<Hub>();
+  made->key = topic;
+  // A hub made now must not replay what the store already has to subscribers added later.
+  if (auto stats = store_.Stats(topic); stats.ok()) made->last_fanned_out = stats->last_id;
+  SeedFromNewest(topic, made);
   std::unique_lock lock(hubs_mutex_);
-  auto& slot = hubs_[topic];
-  if (!slot) {
-    slot = std::make_shared<Hub>();
-    slot->key = topic;
-    // A hub made now must not replay what the store already has to subscribers added later.
-    if (auto stats = store_.Stats(topic); stats.ok()) slot->last_fanned_out = stats->last_id;
-    SeedFromNewest(topic, slot);
-  }
-  return slot;
+  return hubs_.try_emplace(topic, std::move(made)).first->second;
 }
 
 void Broker::SeedFromNewest(const TopicKey& topic, const std::shared_ptr<Hub>& hub) {
