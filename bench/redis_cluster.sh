@@ -2,6 +2,7 @@
 # bench/redis_cluster.sh: publish throughput with 1 and 2 magnetar nodes on one Redis (issue 8),
 # next to one node on the memory engine, with magnetar-bench (publish scenario, closed loop).
 #   bench/redis_cluster.sh [build dir] [seconds] [connections per node]
+#   NODE_ARGS="--blocking-threads 32" bench/redis_cluster.sh   # extra `serve` options per node
 # Redis runs with AOF and appendfsync always (the durable setting of docs/cluster.md).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +21,7 @@ export PULSAR_BOOTSTRAP_ADMIN_USERNAME=admin PULSAR_BOOTSTRAP_ADMIN_PASSWORD=ben
 start_node() {  # storage -> sets $port (no command substitution: the pid must stay in $pids)
   port=$(free_port)
   (cd "$work" && exec "$bin" serve --host 127.0.0.1 --port "$port" --storage "$1" --pulsar-port 0 \
-     --eftl-port 0 --pulsar-ws-port 0 --rate-limits off --log-level warning >>"$work/node-$port.log" 2>&1) &
+     --eftl-port 0 --pulsar-ws-port 0 --rate-limits off --log-level warning ${NODE_ARGS:-} >>"$work/node-$port.log" 2>&1) &
   pids+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
 }
