@@ -149,8 +149,8 @@ void RelayApi::PublishAllowed(const std::shared_ptr<IdempotencyGate>& gate,
                               http::Responder respond) {
   // The topic lookup and the key's claim may be round trips (RunWithRecords).
   RunWithRecords(deps_, [this, gate, ctx, user = std::move(user), request = std::move(request),
-               scoped = std::move(scoped), fingerprint = std::move(fingerprint),
-               respond = std::move(respond)]() mutable {
+                         scoped = std::move(scoped), fingerprint = std::move(fingerprint),
+                         respond = std::move(respond)]() mutable {
     PublishWithRecords(gate, ctx, std::move(user), std::move(request), scoped, fingerprint,
                        std::move(respond));
   });
@@ -284,8 +284,8 @@ void RelayApi::RegisterMessages(http::HttpService& service) {
                  scoped = scoped, fingerprint = fingerprint]() mutable {
                   // The key's claim and the topics' records may be round trips (RunWithRecords).
                   RunWithRecords(deps_, [this, gate, ctx, respond, user = std::move(user),
-                               requests = std::move(requests), scoped = std::move(scoped),
-                               fingerprint = std::move(fingerprint)]() mutable {
+                                         requests = std::move(requests), scoped = std::move(scoped),
+                                         fingerprint = std::move(fingerprint)]() mutable {
                     WithIdempotency(
                         gate, ctx, respond, scoped, fingerprint, 207,
                         [this, user = std::move(user),

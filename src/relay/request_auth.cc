@@ -3,6 +3,7 @@
 #include "http/http_service.h"
 #include "relay/auth_metrics.h"
 #include "relay/json_util.h"
+#include "relay/store_reads.h"
 
 namespace magnetar::relay {
 
@@ -40,6 +41,25 @@ AuthOutcome AuthenticateRequest(const auth::Authenticator& authenticator,
   return std::move(result).value();
 }
 
+namespace {
+
+// Answers the refusal, or hands the authenticated caller (and the body, if any) to `handler`.
+template <typename Handler, typename... Body>
+void Proceed(const Handler& handler, const http::RequestContextPtr& ctx, AuthOutcome& outcome,
+             http::Responder& respond, const Body&... body) {
+  if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
+  handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), body..., std::move(respond));
+}
+
+// A body parsed into an arena that lives as long as this does.
+struct ArenaBody {
+  explicit ArenaBody(size_t initial) : arena(initial) {}
+  json::monotonic_resource arena;
+  std::optional<json::value> value;  // moved in whole, so it keeps the arena as its storage
+};
+
+}  // namespace
+
 http::Handler RequireAuth(RelayDeps& deps, std::optional<auth::Permission> required,
                           AuthedHandler handler, HandlerThread thread) {
   if (thread == HandlerThread::kRecords) {
@@ -47,28 +67,16 @@ http::Handler RequireAuth(RelayDeps& deps, std::optional<auth::Permission> requi
     return OnRecordsThread(deps, [&deps, required, handler = std::move(handler)](
                                      const http::RequestContextPtr& ctx, http::Responder respond) {
       auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
-      if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-        return respond(std::move(*refusal));
-      }
-      handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+      Proceed(handler, ctx, outcome, respond);
     });
   }
   return [&deps, required, handler = std::move(handler)](const http::RequestContextPtr& ctx,
                                                          http::Responder respond) {
-    if (!deps.records_remote) {
-      auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
-      if (auto* refusal = std::get_if<http::Response>(&outcome))
-        return respond(std::move(*refusal));
-      return handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
-    }
-    deps.blocking.Run(
-        ctx->executor,
+    RunRecordWork(
+        deps, ctx->executor,
         [&deps, ctx, required] { return AuthenticateRequest(deps.authenticator, *ctx, required); },
         [&handler, ctx, respond = std::move(respond)](AuthOutcome outcome) mutable {
-          if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-            return respond(std::move(*refusal));
-          }
-          handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), std::move(respond));
+          Proceed(handler, ctx, outcome, respond);
         });
   };
 }
@@ -82,17 +90,6 @@ http::Handler OnRecordsThread(const RelayDeps& deps, http::Handler handler) {
     });
   };
 }
-
-namespace {
-
-// A body parsed into an arena that lives as long as this does.
-struct ArenaBody {
-  explicit ArenaBody(size_t initial) : arena(initial) {}
-  json::monotonic_resource arena;
-  std::optional<json::value> value;  // moved in whole, so it keeps the arena as its storage
-};
-
-}  // namespace
 
 http::Handler RequireAuthJson(RelayDeps& deps, std::optional<auth::Permission> required,
                               JsonAuthedHandler handler) {
@@ -111,11 +108,7 @@ http::Handler RequireAuthJson(RelayDeps& deps, std::optional<auth::Permission> r
             return AuthenticateRequest(deps.authenticator, *ctx, required);
           },
           [&handler, ctx, body, respond = std::move(respond)](AuthOutcome outcome) mutable {
-            if (auto* refusal = std::get_if<http::Response>(&outcome)) {
-              return respond(std::move(*refusal));
-            }
-            handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), *body->value,
-                    std::move(respond));
+            Proceed(handler, ctx, outcome, respond, *body->value);
           });
     }
     // One arena for the whole body: a bulk of 100 messages is otherwise about 700 small
@@ -126,8 +119,7 @@ http::Handler RequireAuthJson(RelayDeps& deps, std::optional<auth::Permission> r
     auto body = ParseJson(ctx->request.body(), &parse_error, &arena);
     if (!body) return respond(JsonInvalidResponse(parse_error));
     auto outcome = AuthenticateRequest(deps.authenticator, *ctx, required);
-    if (auto* refusal = std::get_if<http::Response>(&outcome)) return respond(std::move(*refusal));
-    handler(ctx, std::move(std::get<auth::AuthContext>(outcome)), *body, std::move(respond));
+    Proceed(handler, ctx, outcome, respond, *body);
   };
 }
 
