@@ -42,17 +42,19 @@ std::optional<std::string_view> ParseBearer(std::string_view authorization_heade
 }
 
 Authenticator::Authenticator(UserStore& users, const JwtCodec& jwt, core::KvStore& kv,
-                             const Clock& clock)
-    : users_(users), jwt_(jwt), kv_(kv), clock_(clock) {}
+                             const Clock& clock, TokenRecords* both)
+    : users_(users), jwt_(jwt), kv_(kv), clock_(clock), both_(both) {}
+
+Result<AccessClaims> Authenticator::VerifySignature(std::string_view token) const {
+  const int64_t now = clock_.NowSeconds();
+  if (std::optional<AccessClaims> known = verified_.Find(token, now)) return *std::move(known);
+  Result<AccessClaims> fresh = jwt_.Verify(token, now);
+  if (fresh.ok()) verified_.Insert(token, *fresh);
+  return fresh;
+}
 
 Result<AccessClaims> Authenticator::VerifyToken(std::string_view token) const {
-  const int64_t now = clock_.NowSeconds();
-  Result<AccessClaims> claims = [&]() -> Result<AccessClaims> {
-    if (std::optional<AccessClaims> known = verified_.Find(token, now)) return *std::move(known);
-    Result<AccessClaims> fresh = jwt_.Verify(token, now);
-    if (fresh.ok()) verified_.Insert(token, *fresh);
-    return fresh;
-  }();
+  Result<AccessClaims> claims = VerifySignature(token);
   if (!claims.ok()) return claims.status();
   Result<bool> revoked = IsRevoked(claims->jti);
   if (!revoked.ok()) return revoked.status();
@@ -60,14 +62,30 @@ Result<AccessClaims> Authenticator::VerifyToken(std::string_view token) const {
   return claims;
 }
 
-Result<AuthContext> Authenticator::Authenticate(std::string_view token) const {
-  Result<AccessClaims> claims = VerifyToken(token);
-  if (!claims.ok()) return claims.status();
-  Result<User> user = users_.GetById(claims->sub);
-  if (!user.ok()) {
-    if (user.status().code() == StatusCode::kNotFound) return Unauthenticated("User not found");
-    return user.status();
+Result<User> Authenticator::RevocationAndUser(const AccessClaims& claims) const {
+  if (both_ != nullptr) {
+    const std::string deny_key = claims.jti.empty() ? "" : kDenyListKeyPrefix + claims.jti;
+    Result<TokenRecords::Read> read = both_->ReadBoth(deny_key, claims.sub);
+    if (!read.ok()) return read.status();
+    if (read->revoked) return Unauthenticated("Token has been revoked");
+    if (!read->user) return Unauthenticated("User not found");
+    return *std::move(read->user);
   }
+  Result<bool> revoked = IsRevoked(claims.jti);
+  if (!revoked.ok()) return revoked.status();
+  if (*revoked) return Unauthenticated("Token has been revoked");
+  Result<User> user = users_.GetById(claims.sub);
+  if (!user.ok() && user.status().code() == StatusCode::kNotFound) {
+    return Unauthenticated("User not found");
+  }
+  return user;
+}
+
+Result<AuthContext> Authenticator::Authenticate(std::string_view token) const {
+  Result<AccessClaims> claims = VerifySignature(token);
+  if (!claims.ok()) return claims.status();
+  Result<User> user = RevocationAndUser(*claims);
+  if (!user.ok()) return user.status();
   if (!user->is_active) return PermissionDenied("User is inactive");
   return AuthContext{std::move(user).value(), std::move(claims).value()};
 }

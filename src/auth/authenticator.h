@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "auth/jwt.h"
+#include "auth/token_records.h"
 #include "auth/user.h"
 #include "auth/user_store.h"
 #include "auth/verified_token_cache.h"
@@ -35,7 +36,9 @@ std::optional<std::string_view> ParseBearer(std::string_view authorization_heade
 
 class Authenticator {
  public:
-  Authenticator(UserStore& users, const JwtCodec& jwt, core::KvStore& kv, const Clock& clock);
+  // `both`: reads the deny-list record and the user at once (Redis); null: one after the other.
+  Authenticator(UserStore& users, const JwtCodec& jwt, core::KvStore& kv, const Clock& clock,
+                TokenRecords* both = nullptr);
 
   // §0.3 steps 2-3 only (no user lookup; what POST /auth/logout needs):
   //   Unauthenticated("Invalid or expired token"), Unauthenticated("Token has been revoked").
@@ -59,10 +62,16 @@ class Authenticator {
   Result<bool> IsRevoked(const std::string& jti) const;
 
  private:
+  // The signature and claims (memoised), without the deny-list.
+  Result<AccessClaims> VerifySignature(std::string_view token) const;
+  // §0.3 steps 3-4 for verified claims: the deny-list record and the user.
+  Result<User> RevocationAndUser(const AccessClaims& claims) const;
+
   UserStore& users_;
   const JwtCodec& jwt_;
   core::KvStore& kv_;
   const Clock& clock_;
+  TokenRecords* const both_;
   mutable VerifiedTokenCache verified_;
 };
 

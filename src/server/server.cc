@@ -79,6 +79,7 @@ struct Server::Impl {
   std::unique_ptr<core::ClusterBus> bus;  // several nodes on one store; else null
   std::shared_ptr<core::SharedLimits> limits;  // cluster-wide limits and caps; else null
   bool records_remote = false;                 // Redis: every record read is a round trip
+  std::unique_ptr<auth::TokenRecords> token_records;  // Redis: a token check in one round trip
   std::function<void()> close_storage;
   std::string storage_description;
   std::unique_ptr<core::Broker> broker;
@@ -128,6 +129,7 @@ Status Server::Impl::BuildStorage() {
   bus = std::move(built->bus);
   limits = std::move(built->limits);
   records_remote = built->records_remote;
+  token_records = std::move(built->token_records);
   close_storage = std::move(built->close);
   storage_description = std::move(built->description);
   return Status::Ok();
@@ -225,7 +227,8 @@ Status Server::Start() {
     log->warn("no JWT secret configured: using a random one; tokens will not survive a restart");
   }
   s.jwt = std::make_unique<auth::JwtCodec>(secret);
-  s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock);
+  s.authenticator = std::make_unique<auth::Authenticator>(*s.users, *s.jwt, *s.kv, s.clock,
+                                                          s.token_records.get());
   const size_t threads =
       s.config.threads ? s.config.threads : std::max(1u, std::thread::hardware_concurrency());
   s.io = std::make_unique<net::IoPool>(threads);

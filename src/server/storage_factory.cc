@@ -100,6 +100,7 @@ Result<Storage> BuildRedis(const ServeConfig& config, const Clock& clock) {
   };
   s.description = "redis at " + shared->endpoint().Describe();  // no password in it
   s.records_remote = true;
+  s.token_records = std::make_unique<storage::RedisTokenRecords>(shared);
   return s;
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "auth/token_records.h"
 #include "auth/user_store.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -41,6 +42,8 @@ struct Storage {
   // Each record read (users, KV, topic records, cursors) is a network round trip (Redis), not an
   // in-process lookup: callers on I/O threads run them on the blocking pool.
   bool records_remote = false;
+  // Reads a token check's deny-list record and user at once (Redis); null: one after the other.
+  std::unique_ptr<auth::TokenRecords> token_records;
   std::function<void()> close;  // idempotent
   std::string description;      // for the start-up log line, e.g. "rocksdb at ./data (fsync)"
 };

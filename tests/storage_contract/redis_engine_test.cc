@@ -10,7 +10,9 @@
 #include <mutex>
 #include <thread>
 
+#include "auth/authenticator.h"
 #include "storage/redis/redis_cluster_bus.h"
+#include "storage/redis/redis_record_stores.h"
 #include "storage/redis/redis_shared_limits.h"
 #include "storage/redis/redis_url.h"
 #include "tests/storage_contract/engines.h"
@@ -166,6 +168,57 @@ TEST_F(RedisEngineTest, ARedisRestartLosesNothingAcknowledgedAndTheEngineReconne
   std::lock_guard lock(got.mutex);
   EXPECT_EQ(got.ids, acknowledged);
   bus->Stop();
+}
+
+// A token check reads the deny-list record and the user in one round trip on Redis: the same
+// answers, in the same order, as the two reads one after the other.
+TEST_F(RedisEngineTest, ATokenCheckInOneRoundTripAnswersAsTwoReads) {
+  storage::RedisTokenRecords both(node_a_->redis);
+  auth::JwtCodec jwt("test-secret-0123456789abcdef0123456789abcdef");
+  auth::Authenticator one_trip(*node_a_->users, jwt, *node_a_->kv, clock_, &both);
+  auth::Authenticator two_reads(*node_a_->users, jwt, *node_a_->kv, clock_);
+  auth::User user;
+  user.user_id = "u1";
+  user.username = "alice";
+  user.is_active = true;
+  user.permissions = {"read"};
+  ASSERT_TRUE(node_a_->users->Create(user).ok());
+  auto token_for = [&](std::string sub, std::string jti) {
+    auth::AccessClaims claims;
+    claims.sub = std::move(sub);
+    claims.username = "alice";
+    claims.exp = clock_.NowSeconds() + 600;
+    claims.iat = clock_.NowSeconds();
+    claims.jti = std::move(jti);
+    return jwt.Issue(claims);
+  };
+  auto answers = [&](const std::string& token) {
+    auto a = one_trip.Authenticate(token);
+    auto b = two_reads.Authenticate(token);
+    EXPECT_EQ(a.ok(), b.ok());
+    if (!a.ok() || !b.ok()) {
+      EXPECT_EQ(a.status().ToString(), b.status().ToString());
+      return a.ok() ? std::string("ok") : a.status().message();
+    }
+    EXPECT_EQ(a->user.user_id, b->user.user_id);
+    EXPECT_EQ(a->user.permissions, b->user.permissions);
+    return std::string("ok");
+  };
+
+  EXPECT_EQ(answers(token_for("u1", "jti-1")), "ok");
+  EXPECT_EQ(answers(token_for("u1", "")), "ok");  // no jti: only the user is read
+  EXPECT_EQ(answers(token_for("nobody", "jti-2")), "User not found");
+  auth::AccessClaims revoked;
+  revoked.jti = "jti-1";
+  revoked.exp = clock_.NowSeconds() + 600;
+  ASSERT_TRUE(one_trip.Revoke(revoked).ok());
+  EXPECT_EQ(answers(token_for("u1", "jti-1")), "Token has been revoked");
+  // Revoked and without a user: the deny-list answers first, as in the spec's order.
+  ASSERT_TRUE(one_trip.Revoke({.sub = "nobody", .exp = clock_.NowSeconds() + 600, .jti = "jti-3"}).ok());
+  EXPECT_EQ(answers(token_for("nobody", "jti-3")), "Token has been revoked");
+  user.is_active = false;
+  ASSERT_TRUE(node_a_->users->Update(user).ok());
+  EXPECT_EQ(answers(token_for("u1", "jti-4")), "User is inactive");
 }
 
 TEST(RedisOpenTest, AnUnreachableRedisIsRefusedWithTheReason) {

@@ -124,8 +124,14 @@ Result<bool> RedisKvStore::CompareAndSet(const std::string& key, const std::stri
   return Write("cas", key, value, expires_at, expected);
 }
 
-Result<std::optional<std::string>> RedisKvStore::Get(const std::string& key) {
-  auto reply = Checked(engine_->Call({"HMGET", redis::KvKey(key), "e", "v"}));
+namespace {
+
+RedisArgs KvGetCommand(const std::string& key) { return {"HMGET", redis::KvKey(key), "e", "v"}; }
+
+// The value of a KV record from its KvGetCommand reply; nullopt when absent or expired at `now`.
+Result<std::optional<std::string>> KvValueOf(Result<RedisReply> reply, const std::string& key,
+                                             UnixMicros now) {
+  reply = Checked(std::move(reply));
   if (!reply.ok()) return reply.status();
   if (reply->elements.size() != 2 || reply->elements[0].is_nil()) {
     return std::optional<std::string>();
@@ -135,8 +141,28 @@ Result<std::optional<std::string>> RedisKvStore::Get(const std::string& key) {
   if (std::from_chars(e.data(), e.data() + e.size(), expires_at).ec != std::errc()) {
     return Internal("malformed expiry in " + redis::KvKey(key));
   }
-  if (expires_at != 0 && expires_at <= engine_->clock().Now()) return std::optional<std::string>();
+  if (expires_at != 0 && expires_at <= now) return std::optional<std::string>();
   return std::optional<std::string>(std::move(reply->elements[1].str));
+}
+
+RedisArgs UserGetCommand(const std::string& user_id) {
+  return {"HGET", redis::kUsersByIdKey, user_id};
+}
+
+// The user from its UserGetCommand reply; nullopt when there is none.
+Result<std::optional<auth::User>> UserOf(Result<RedisReply> reply) {
+  reply = Checked(std::move(reply));
+  if (!reply.ok()) return reply.status();
+  if (reply->is_nil()) return std::optional<auth::User>();
+  auth::User user;
+  if (!redis::DecodeUser(reply->str, user)) return Internal("malformed user record");
+  return std::optional<auth::User>(std::move(user));
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> RedisKvStore::Get(const std::string& key) {
+  return KvValueOf(engine_->Call(KvGetCommand(key)), key, engine_->clock().Now());
 }
 
 Status RedisKvStore::Delete(const std::string& key) {
@@ -158,12 +184,30 @@ Status RedisUserStore::Create(const auth::User& user) {
 }
 
 Result<auth::User> RedisUserStore::GetById(const std::string& user_id) {
-  auto reply = Checked(engine_->Call({"HGET", redis::kUsersByIdKey, user_id}));
-  if (!reply.ok()) return reply.status();
-  if (reply->is_nil()) return UserIdNotFound(user_id);
-  auth::User user;
-  if (!redis::DecodeUser(reply->str, user)) return Internal("malformed user record");
-  return user;
+  auto user = UserOf(engine_->Call(UserGetCommand(user_id)));
+  if (!user.ok()) return user.status();
+  if (!*user) return UserIdNotFound(user_id);
+  return **std::move(user);
+}
+
+Result<auth::TokenRecords::Read> RedisTokenRecords::ReadBoth(const std::string& deny_key,
+                                                             const std::string& user_id) {
+  Read read;
+  if (deny_key.empty()) {
+    auto user = UserOf(engine_->Call(UserGetCommand(user_id)));
+    if (!user.ok()) return user.status();
+    read.user = *std::move(user);
+    return read;
+  }
+  // Two keys in two hash slots: pipelined, not one multi-key command (Redis Cluster-ready).
+  auto replies = engine_->CallMany({KvGetCommand(deny_key), UserGetCommand(user_id)});
+  auto record = KvValueOf(std::move(replies[0]), deny_key, engine_->clock().Now());
+  if (!record.ok()) return record.status();
+  auto user = UserOf(std::move(replies[1]));
+  if (!user.ok()) return user.status();
+  read.revoked = record->has_value();
+  read.user = *std::move(user);
+  return read;
 }
 
 Result<auth::User> RedisUserStore::GetByUsername(const std::string& username) {

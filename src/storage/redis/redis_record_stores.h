@@ -9,6 +9,7 @@
 
 #include <memory>
 
+#include "auth/token_records.h"
 #include "auth/user_store.h"
 #include "core/cursor_store.h"
 #include "core/kv_store.h"
@@ -49,6 +50,16 @@ class RedisKvStore final : public core::KvStore {
  private:
   Result<bool> Write(const char* mode, const std::string& key, const std::string& value,
                      UnixMicros expires_at, const std::string& expected);
+  std::shared_ptr<RedisEngine> engine_;
+};
+
+// A token check's deny-list record and user in one pipelined round trip (both reads at once).
+class RedisTokenRecords final : public auth::TokenRecords {
+ public:
+  explicit RedisTokenRecords(std::shared_ptr<RedisEngine> engine) : engine_(std::move(engine)) {}
+  Result<Read> ReadBoth(const std::string& deny_key, const std::string& user_id) override;
+
+ private:
   std::shared_ptr<RedisEngine> engine_;
 };
 
