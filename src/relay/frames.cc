@@ -1,7 +1,6 @@
 #include "relay/frames.h"
 
-#include <boost/beast/core/detail/base64.hpp>
-
+#include "common/base64.h"
 #include "common/time_format.h"
 #include "relay/json_util.h"
 
@@ -42,11 +41,8 @@ void AppendPayloadJson(std::string& out, const core::Message& m) {
     out += m.payload;
     return;
   }
-  namespace b64 = boost::beast::detail::base64;
-  std::string data(b64::encoded_size(m.payload.size()), '\0');
-  data.resize(b64::encode(data.data(), m.payload.data(), m.payload.size()));
   out += R"({"encoding":"base64","data":")";
-  out += data;
+  out += Base64Encode(m.payload);
   out += R"("})";
 }
 
